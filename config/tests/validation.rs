@@ -1,0 +1,131 @@
+use infergate_config::{Config, LoadError};
+
+const GOOD: &str = r#"
+listeners:
+  data: { address: "127.0.0.1:9100" }
+  admin: { address: "127.0.0.1:9190" }
+backends:
+  - name: llama-v1
+    endpoints: [{ url: "http://10.0.0.1:8000", labels: { node: n1, gpus: "0,1" } }]
+  - name: llama-v2
+    endpoints: [{ url: "http://10.0.0.2:8000" }]
+models:
+  - { name: llama, backend: llama-v1 }
+  - { name: llama-next, backend: llama-v2 }
+"#;
+
+fn errors(yaml: &str) -> Vec<String> {
+    match Config::from_yaml(yaml) {
+        Ok(_) => panic!("config should be invalid"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn valid_config_parses_with_defaults() {
+    let cfg = Config::from_yaml(GOOD).unwrap();
+    assert_eq!(cfg.backends.len(), 2);
+    assert_eq!(cfg.backends[0].endpoints[0].labels["gpus"], "0,1");
+    assert_eq!(cfg.backends[0].timeouts.connect.to_string(), "5s");
+    assert_eq!(cfg.backends[0].timeouts.total.to_string(), "15m");
+    assert_eq!(cfg.limits.max_body_bytes.get(), 8 << 20);
+}
+
+#[test]
+fn unknown_backend_names_the_known_ones() {
+    let yaml = GOOD.replace("backend: llama-v2 }", "backend: llama-v3 }");
+    assert_eq!(
+        errors(&yaml),
+        vec![r#"models[1].backend: unknown backend "llama-v3" (known: llama-v1, llama-v2)"#]
+    );
+}
+
+#[test]
+fn unknown_field_is_an_error_with_its_path() {
+    let yaml = GOOD.replace("{ url: \"http://10.0.0.2:8000\" }", "{ url: \"http://10.0.0.2:8000\", weight: 3 }");
+    let errs = errors(&yaml);
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with("backends[1].endpoints[0].weight: unknown field `weight`, expected `url` or `labels`"),
+        "{errs:?}"
+    );
+    assert!(errs[0].contains("line "), "{errs:?}");
+}
+
+#[test]
+fn wrong_type_has_its_path() {
+    let yaml = GOOD.replace("admin: { address: \"127.0.0.1:9190\" }", "admin: { address: \"127.0.0.1:9190\" }\nlimits: { max_body_bytes: lots }");
+    let errs = errors(&yaml);
+    assert!(errs[0].starts_with("limits.max_body_bytes: size \"lots\""), "{errs:?}");
+}
+
+#[test]
+fn every_semantic_error_is_reported() {
+    let yaml = r#"
+listeners:
+  data: { address: "localhost" }
+  admin: { address: "127.0.0.1:9190" }
+backends:
+  - name: a
+    endpoints: [{ url: "10.0.0.1:8000" }, { url: "ftp://x" }]
+    timeouts: { first_token: 10m, total: 1m, connect: 0s }
+  - name: a
+    endpoints: []
+    limits: { max_in_flight_per_endpoint: 0 }
+models:
+  - { name: m, backend: b }
+  - { name: m, backend: a }
+"#;
+    let errs = errors(yaml);
+    let expected = [
+        "listeners.data.address: \"localhost\" is not an IP:PORT address",
+        "backends[0].endpoints[0].url: \"10.0.0.1:8000\"",
+        "backends[0].endpoints[1].url: \"ftp://x\": unsupported scheme \"ftp\"",
+        "backends[0].timeouts.connect: must be greater than 0",
+        "backends[0].timeouts.first_token: 10m is longer than total (1m)",
+        "backends[1].name: duplicate backend name \"a\"",
+        "backends[1].endpoints: at least one endpoint is required",
+        "backends[1].limits.max_in_flight_per_endpoint: must be at least 1",
+        "models[0].backend: unknown backend \"b\" (known: a, a)",
+        "models[1].name: duplicate model name \"m\"",
+    ];
+    for want in expected {
+        assert!(errs.iter().any(|e| e.starts_with(want)), "missing {want:?} in {errs:#?}");
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
+#[test]
+fn load_distinguishes_unreadable_from_invalid() {
+    let missing = std::path::Path::new("/nonexistent/infergate.yaml");
+    assert!(matches!(Config::load(missing), Err(LoadError::Read { .. })));
+    let dir = std::env::temp_dir().join(format!("infergate-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "listeners: [").unwrap();
+    assert!(matches!(Config::load(&bad), Err(LoadError::Invalid { .. })));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shipped_examples_are_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}
+
+#[test]
+fn json_schema_describes_the_config() {
+    let schema = infergate_config::json_schema();
+    let text = schema.to_string();
+    assert!(text.contains("\"listeners\""));
+    assert!(text.contains("max_in_flight_per_endpoint"));
+    assert!(text.contains("additionalProperties"));
+}
