@@ -39,7 +39,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("duration {s:?} has unknown unit {other:?} (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "duration {s:?} has unknown unit {other:?} (use ms, s, m or h)"
+            ))
+        }
     };
     let secs = value * scale;
     if !secs.is_finite() || secs > 1.0e9 {
@@ -120,7 +124,11 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        other => return Err(format!("size {s:?} has unknown unit {other:?} (use B, KiB, MiB, GiB)")),
+        other => {
+            return Err(format!(
+                "size {s:?} has unknown unit {other:?} (use B, KiB, MiB, GiB)"
+            ))
+        }
     };
     value
         .checked_mul(scale)

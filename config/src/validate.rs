@@ -11,7 +11,10 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
     let mut errs = Vec::new();
     let mut push = |path: String, reason: String| errs.push(ConfigError { path, reason });
 
-    for (name, l) in [("data", &cfg.listeners.data), ("admin", &cfg.listeners.admin)] {
+    for (name, l) in [
+        ("data", &cfg.listeners.data),
+        ("admin", &cfg.listeners.admin),
+    ] {
         if let Err(e) = l.address.parse::<SocketAddr>() {
             push(
                 format!("listeners.{name}.address"),
@@ -24,11 +27,17 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
     {
         push(
             "listeners.admin.address".into(),
-            format!("same address as listeners.data.address ({})", cfg.listeners.admin.address),
+            format!(
+                "same address as listeners.data.address ({})",
+                cfg.listeners.admin.address
+            ),
         );
     }
     if cfg.limits.max_body_bytes.get() == 0 {
-        push("limits.max_body_bytes".into(), "must be greater than 0".into());
+        push(
+            "limits.max_body_bytes".into(),
+            "must be greater than 0".into(),
+        );
     }
 
     let mut backend_names = HashSet::new();
@@ -37,7 +46,10 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         if b.name.is_empty() {
             push(format!("{path}.name"), "must not be empty".into());
         } else if !backend_names.insert(b.name.as_str()) {
-            push(format!("{path}.name"), format!("duplicate backend name {:?}", b.name));
+            push(
+                format!("{path}.name"),
+                format!("duplicate backend name {:?}", b.name),
+            );
         }
         validate_backend(&path, b, &mut push);
     }
@@ -53,12 +65,19 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         if m.name.is_empty() {
             push(format!("{path}.name"), "must not be empty".into());
         } else if !model_names.insert(m.name.as_str()) {
-            push(format!("{path}.name"), format!("duplicate model name {:?}", m.name));
+            push(
+                format!("{path}.name"),
+                format!("duplicate model name {:?}", m.name),
+            );
         }
         if !backend_names.contains(m.backend.as_str()) {
             push(
                 format!("{path}.backend"),
-                format!("unknown backend {:?} (known: {})", m.backend, known.join(", ")),
+                format!(
+                    "unknown backend {:?} (known: {})",
+                    m.backend,
+                    known.join(", ")
+                ),
             );
         }
     }
@@ -75,7 +94,10 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
 
 fn validate_backend(path: &str, b: &Backend, push: &mut impl FnMut(String, String)) {
     if b.endpoints.is_empty() {
-        push(format!("{path}.endpoints"), "at least one endpoint is required".into());
+        push(
+            format!("{path}.endpoints"),
+            "at least one endpoint is required".into(),
+        );
     }
     let mut urls = HashSet::new();
     for (j, e) in b.endpoints.iter().enumerate() {
@@ -83,10 +105,17 @@ fn validate_backend(path: &str, b: &Backend, push: &mut impl FnMut(String, Strin
         if let Err(reason) = check_url(&e.url) {
             push(format!("{epath}.url"), reason);
         } else if !urls.insert(e.url.trim_end_matches('/')) {
-            push(format!("{epath}.url"), format!("duplicate endpoint {:?}", e.url));
+            push(
+                format!("{epath}.url"),
+                format!("duplicate endpoint {:?}", e.url),
+            );
         }
         for k in e.labels.keys() {
-            if k.is_empty() || !k.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./".contains(&c)) {
+            if k.is_empty()
+                || !k
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-_./".contains(&c))
+            {
                 push(
                     format!("{epath}.labels"),
                     format!("label name {k:?} must be non-empty and use only letters, digits, '-', '_', '.', '/'"),

@@ -1,3 +1,5 @@
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 use infergate_config::{Config, LoadError};
 
 const GOOD: &str = r#"
@@ -42,11 +44,16 @@ fn unknown_backend_names_the_known_ones() {
 
 #[test]
 fn unknown_field_is_an_error_with_its_path() {
-    let yaml = GOOD.replace("{ url: \"http://10.0.0.2:8000\" }", "{ url: \"http://10.0.0.2:8000\", weight: 3 }");
+    let yaml = GOOD.replace(
+        "{ url: \"http://10.0.0.2:8000\" }",
+        "{ url: \"http://10.0.0.2:8000\", weight: 3 }",
+    );
     let errs = errors(&yaml);
     assert_eq!(errs.len(), 1);
     assert!(
-        errs[0].starts_with("backends[1].endpoints[0].weight: unknown field `weight`, expected `url` or `labels`"),
+        errs[0].starts_with(
+            "backends[1].endpoints[0].weight: unknown field `weight`, expected `url` or `labels`"
+        ),
         "{errs:?}"
     );
     assert!(errs[0].contains("line "), "{errs:?}");
@@ -54,9 +61,15 @@ fn unknown_field_is_an_error_with_its_path() {
 
 #[test]
 fn wrong_type_has_its_path() {
-    let yaml = GOOD.replace("admin: { address: \"127.0.0.1:9190\" }", "admin: { address: \"127.0.0.1:9190\" }\nlimits: { max_body_bytes: lots }");
+    let yaml = GOOD.replace(
+        "admin: { address: \"127.0.0.1:9190\" }",
+        "admin: { address: \"127.0.0.1:9190\" }\nlimits: { max_body_bytes: lots }",
+    );
     let errs = errors(&yaml);
-    assert!(errs[0].starts_with("limits.max_body_bytes: size \"lots\""), "{errs:?}");
+    assert!(
+        errs[0].starts_with("limits.max_body_bytes: size \"lots\""),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -90,7 +103,10 @@ models:
         "models[1].name: duplicate model name \"m\"",
     ];
     for want in expected {
-        assert!(errs.iter().any(|e| e.starts_with(want)), "missing {want:?} in {errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with(want)),
+            "missing {want:?} in {errs:#?}"
+        );
     }
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }

@@ -1,0 +1,314 @@
+//! Response bodies: a plain full body for responses the gateway makes, and [`ObservedBody`],
+//! which passes an upstream body through frame by frame while an observer reads beside it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+use crate::endpoint::InFlight;
+use crate::metrics::Outcome;
+use crate::observe::{JsonUsageScanner, SseObserver, Usage};
+use crate::table::ModelRoute;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every response the data listener sends.
+pub enum GatewayBody {
+    Full(Full<Bytes>),
+    Observed(Box<ObservedBody>),
+}
+
+impl GatewayBody {
+    pub fn full(b: impl Into<Bytes>) -> Self {
+        GatewayBody::Full(Full::new(b.into()))
+    }
+}
+
+impl Body for GatewayBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            GatewayBody::Full(f) => Pin::new(f).poll_frame(cx).map_err(|e| match e {}),
+            GatewayBody::Observed(o) => Pin::new(o.as_mut()).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            GatewayBody::Full(f) => f.is_end_stream(),
+            GatewayBody::Observed(o) => o.done,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            GatewayBody::Full(f) => f.size_hint(),
+            GatewayBody::Observed(o) if o.first.is_none() && !o.sse => o.inner.size_hint(),
+            GatewayBody::Observed(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// A request that was sent to an endpoint. Records its metrics exactly once, when it ends;
+/// dropped before that, it counts as cancelled by the client. Holds the endpoint's in-flight
+/// guard until then.
+pub struct Exchange {
+    route: Arc<ModelRoute>,
+    endpoint: usize,
+    guard: Option<InFlight>,
+    start: Instant,
+    first_token: Option<Instant>,
+    last_token: Option<Instant>,
+    token_events: u64,
+    usage: Option<Usage>,
+    finished: bool,
+}
+
+impl Exchange {
+    pub fn new(route: Arc<ModelRoute>, endpoint: usize, guard: InFlight, start: Instant) -> Self {
+        Exchange {
+            route,
+            endpoint,
+            guard: Some(guard),
+            start,
+            first_token: None,
+            last_token: None,
+            token_events: 0,
+            usage: None,
+            finished: false,
+        }
+    }
+
+    pub fn route(&self) -> &ModelRoute {
+        &self.route
+    }
+
+    pub fn endpoint(&self) -> usize {
+        self.endpoint
+    }
+
+    fn tokens(&mut self, events: u32, now: Instant) {
+        if events == 0 {
+            return;
+        }
+        self.first_token.get_or_insert(now);
+        self.last_token = Some(now);
+        self.token_events += u64::from(events);
+    }
+
+    /// Records the request's metrics and releases the endpoint.
+    pub fn finish(&mut self, outcome: Outcome) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.guard = None;
+        let m = &self.route.metrics[self.endpoint];
+        m.count(outcome);
+        m.duration.observe(self.start.elapsed().as_secs_f64());
+        let output = self
+            .usage
+            .and_then(|u| u.completion_tokens)
+            .unwrap_or(self.token_events);
+        if let Some(p) = self.usage.and_then(|u| u.prompt_tokens) {
+            m.input_tokens.inc_by(p);
+        }
+        m.output_tokens.inc_by(output);
+        if let (Some(first), Some(last)) = (self.first_token, self.last_token) {
+            m.ttft.observe((first - self.start).as_secs_f64());
+            if output >= 2 {
+                m.tpot
+                    .observe((last - first).as_secs_f64() / (output - 1) as f64);
+            }
+        }
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        self.finish(Outcome::ClientCancelled);
+    }
+}
+
+/// What reads the body as it passes.
+pub enum Observer {
+    Sse(SseObserver),
+    Json(JsonUsageScanner),
+}
+
+impl Observer {
+    fn observe(&mut self, data: &[u8]) -> u32 {
+        match self {
+            Observer::Sse(o) => o.observe(data).token_events,
+            Observer::Json(j) => {
+                j.observe(data);
+                0
+            }
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        match self {
+            Observer::Sse(o) => o.usage,
+            Observer::Json(j) => j.usage,
+        }
+    }
+}
+
+/// An upstream response body on its way to the client, frame by frame, unbuffered.
+pub struct ObservedBody {
+    inner: Incoming,
+    /// The first frame, read before the response was committed to the client.
+    first: Option<Frame<Bytes>>,
+    observer: Observer,
+    exchange: Exchange,
+    status: StatusCode,
+    sse: bool,
+    idle: Duration,
+    idle_timer: Pin<Box<Sleep>>,
+    total_timer: Pin<Box<Sleep>>,
+    done: bool,
+}
+
+impl ObservedBody {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        inner: Incoming,
+        first: Option<Frame<Bytes>>,
+        sse: bool,
+        exchange: Exchange,
+        status: StatusCode,
+        idle: Duration,
+        total_deadline: Instant,
+    ) -> Self {
+        let observer = if sse {
+            Observer::Sse(SseObserver::default())
+        } else {
+            Observer::Json(JsonUsageScanner::default())
+        };
+        ObservedBody {
+            inner,
+            first,
+            observer,
+            exchange,
+            status,
+            sse,
+            idle,
+            idle_timer: Box::pin(tokio::time::sleep(idle)),
+            total_timer: Box::pin(tokio::time::sleep_until(total_deadline)),
+            done: false,
+        }
+    }
+
+    fn pass(&mut self, frame: Frame<Bytes>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(data) = frame.data_ref() {
+            let events = self.observer.observe(data);
+            let now = Instant::now();
+            self.exchange.tokens(events, now);
+            self.idle_timer.as_mut().reset(now + self.idle);
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    /// Ends the body after a failure. An event stream gets a final SSE error event (the client
+    /// already has a 200); any other body ends with an error, which aborts the response.
+    fn fail(
+        &mut self,
+        outcome: Outcome,
+        code: &'static str,
+        message: &str,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.done = true;
+        self.exchange.usage = self.observer.usage();
+        self.exchange.finish(outcome);
+        if self.sse {
+            Poll::Ready(Some(Ok(Frame::data(sse_error_event(code, message)))))
+        } else {
+            Poll::Ready(Some(Err(message.to_owned().into())))
+        }
+    }
+}
+
+/// `data: {"error":{...}}` followed by a blank line: how a stream that fails after it started
+/// ends.
+pub fn sse_error_event(code: &str, message: &str) -> Bytes {
+    let v = serde_json::json!({
+        "error": {"message": message, "type": "server_error", "param": null, "code": code}
+    });
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+impl Body for ObservedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(f) = this.first.take() {
+            return this.pass(f);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => this.pass(frame),
+            Poll::Ready(Some(Err(e))) => this.fail(
+                Outcome::UpstreamError,
+                "upstream_error",
+                &format!("upstream failed mid-response: {e}"),
+            ),
+            Poll::Ready(None) => {
+                this.done = true;
+                this.exchange.usage = this.observer.usage();
+                this.exchange.finish(Outcome::for_status(this.status));
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.total_timer.as_mut().poll(cx).is_ready() {
+                    return this.fail(
+                        Outcome::TimeoutTotal,
+                        "upstream_timeout",
+                        "upstream response exceeded the total timeout",
+                    );
+                }
+                if this.idle_timer.as_mut().poll(cx).is_ready() {
+                    return this.fail(
+                        Outcome::TimeoutIdle,
+                        "upstream_stalled",
+                        "upstream sent nothing within the idle timeout",
+                    );
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+}
+
+impl Drop for ObservedBody {
+    fn drop(&mut self) {
+        if !self.done {
+            self.exchange.usage = self.observer.usage();
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! infergate's data plane.
+//!
+//! # The request path
+//!
+//! 1. **Accept** ([`server`]): HTTP/1.1 or h2c on the data listener.
+//! 2. **Read** ([`proxy`]): the body is read whole, up to `limits.max_body_bytes` (413 past it),
+//!    and only its top-level `model` is extracted ([`model_field`]); the rest is never parsed.
+//! 3. **Route**: one load of the live [`table::Table`]; the model's route is cloned out (one
+//!    `Arc`) and kept for the life of the response, so a reload never changes a request in
+//!    flight.
+//! 4. **Pick** ([`table::BackendRt::pick`]): power of two choices on in-flight requests among
+//!    the backend's endpoints; the in-flight guard is taken here.
+//! 5. **Forward**: pooled HTTP/1.1 client, hop-by-hop headers stripped, `x-request-id` kept or
+//!    made. The response head and, for an event stream, its first body frame are awaited under
+//!    the first-token deadline: until then a failure is a clean error response.
+//! 6. **Pass through** ([`body::ObservedBody`]): every upstream frame goes to the client as it
+//!    arrives. An observer beside it ([`observe`]) stamps the first token event, counts token
+//!    events and reads `usage`; idle and total deadlines apply.
+//! 7. **Record** ([`body::Exchange`]): when the body ends, fails or is dropped, the outcome,
+//!    TTFT, TPOT, duration and tokens are recorded once and the in-flight guard is released.
+//!
+//! Errors on this path are [`error::ProxyError`]: a kind with its source, status, OpenAI body
+//! and metric outcome, all mapped in one place.
+
+pub mod admin;
+pub mod body;
+pub mod endpoint;
+pub mod error;
+pub mod gateway;
+pub mod metrics;
+pub mod model_field;
+pub mod observe;
+pub mod proxy;
+pub mod server;
+pub mod table;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use infergate_config::{Config, ConfigErrors};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid config:\n{0}")]
+    Config(#[from] ConfigErrors),
+    #[error("cannot bind the {listener} listener to {addr}: {source}")]
+    Bind {
+        listener: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A running gateway. Its listeners stop when it is dropped.
+pub struct Running {
+    pub gateway: Arc<Gateway>,
+    pub data_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Binds both listeners and starts serving `cfg` on the current runtime.
+pub async fn start(cfg: &Config) -> Result<Running, StartError> {
+    let metrics = Arc::new(Metrics::new()?);
+    let gateway = Arc::new(Gateway::new(cfg, metrics)?);
+    let data = bind("data", &cfg.listeners.data.address).await?;
+    let admin = bind("admin", &cfg.listeners.admin.address).await?;
+    let data_addr = local_addr("data", &data)?;
+    let admin_addr = local_addr("admin", &admin)?;
+
+    let gw = gateway.clone();
+    let data_task = server::spawn("data", data, move |req| proxy::handle(gw.clone(), req));
+    let gw = gateway.clone();
+    let admin_task = server::spawn("admin", admin, move |req| admin::handle(gw.clone(), req));
+    gateway.set_ready(true);
+    tracing::info!(listener = "data", addr = %data_addr, "listening");
+    tracing::info!(listener = "admin", addr = %admin_addr, "listening");
+    Ok(Running {
+        gateway,
+        data_addr,
+        admin_addr,
+        tasks: vec![data_task, admin_task],
+    })
+}
+
+async fn bind(listener: &'static str, addr: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            listener,
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+fn local_addr(listener: &'static str, l: &TcpListener) -> Result<SocketAddr, StartError> {
+    l.local_addr().map_err(|source| StartError::Bind {
+        listener,
+        addr: "?".into(),
+        source,
+    })
+}

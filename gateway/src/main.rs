@@ -1,0 +1,159 @@
+//! `infergate`: the command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use infergate_config::{Config, LoadError};
+
+#[derive(Parser)]
+#[command(
+    name = "infergate",
+    version,
+    about = "An inference gateway for OpenAI-compatible model servers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve traffic as the config says.
+    Run {
+        /// The config file (YAML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Log line format.
+        #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+        log_format: LogFormat,
+    },
+    /// Check a config file: exit 0 when valid, 1 when invalid, 2 when it cannot be read.
+    CheckConfig {
+        /// The config file (YAML).
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of the config file, for editors.
+    ConfigSchema,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Json,
+    Text,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => check_config(&file),
+        Command::ConfigSchema => {
+            match serde_json::to_string_pretty(&infergate_config::json_schema()) {
+                Ok(s) => {
+                    println!("{s}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Run { config, log_format } => run(&config, log_format),
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match Config::load(file) {
+        Ok(cfg) => {
+            println!(
+                "{}: ok ({} models, {} backends, {} endpoints)",
+                file.display(),
+                cfg.models.len(),
+                cfg.backends.len(),
+                cfg.backends
+                    .iter()
+                    .map(|b| b.endpoints.len())
+                    .sum::<usize>()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(LoadError::Read { path, source }) => {
+            eprintln!("error: cannot read {path}: {source}");
+            ExitCode::from(2)
+        }
+        Err(LoadError::Invalid { path, errors }) => {
+            eprintln!("{path}: {} error(s)", errors.0.len());
+            for e in &errors.0 {
+                eprintln!("  {e}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INFERGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+    }
+}
+
+fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
+    init_logs(log_format);
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load config");
+            return ExitCode::from(match e {
+                LoadError::Read { .. } => 2,
+                LoadError::Invalid { .. } => 1,
+            });
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async {
+        let running = match infergate_gateway::start(&cfg).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                return ExitCode::FAILURE;
+            }
+        };
+        wait_for_signal().await;
+        running.gateway.set_ready(false);
+        tracing::info!("shutting down");
+        drop(running);
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; waiting for Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

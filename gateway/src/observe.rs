@@ -1,0 +1,446 @@
+//! Observers that read a response body as it passes, without holding a copy of it.
+//!
+//! [`SseObserver`] splits a `text/event-stream` body into lines, and for every `data:` event
+//! decides whether it carries a token (a non-empty `delta.content`, `delta.reasoning_content`,
+//! `delta.tool_calls` or completions `text`) and reads `usage` when present. Only an incomplete
+//! line is carried from one frame to the next, and that carry is bounded.
+//!
+//! [`JsonUsageScanner`] finds the top-level `"usage":{...}` object of a plain JSON response.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::Deserialize;
+
+/// Longest SSE line kept across frames; a longer line is skipped (and not counted).
+pub const MAX_LINE: usize = 256 * 1024;
+/// Longest `usage` object read from a JSON body.
+const MAX_USAGE: usize = 4096;
+
+/// Token usage reported by the upstream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default)]
+    pub completion_tokens: Option<u64>,
+}
+
+/// What the observer saw in one frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameSeen {
+    /// Events in this frame that carried a token.
+    pub token_events: u32,
+}
+
+/// Follows an SSE body frame by frame.
+#[derive(Debug, Default)]
+pub struct SseObserver {
+    partial: Vec<u8>,
+    skipping: bool,
+    /// Token-carrying events seen so far.
+    pub token_events: u64,
+    /// The last `usage` seen.
+    pub usage: Option<Usage>,
+}
+
+impl SseObserver {
+    /// Reads one body frame.
+    pub fn observe(&mut self, mut chunk: &[u8]) -> FrameSeen {
+        let mut seen = FrameSeen::default();
+        while let Some(nl) = memchr::memchr(b'\n', chunk) {
+            let (line, rest) = (&chunk[..nl], &chunk[nl + 1..]);
+            chunk = rest;
+            if self.skipping {
+                self.skipping = false;
+                continue;
+            }
+            if self.partial.is_empty() {
+                self.line(line, &mut seen);
+            } else {
+                let mut joined = std::mem::take(&mut self.partial);
+                if joined.len() + line.len() <= MAX_LINE {
+                    joined.extend_from_slice(line);
+                    self.line(&joined, &mut seen);
+                }
+                joined.clear();
+                self.partial = joined;
+            }
+        }
+        if !chunk.is_empty() && !self.skipping {
+            if self.partial.len() + chunk.len() > MAX_LINE {
+                self.partial.clear();
+                self.skipping = true;
+            } else {
+                self.partial.extend_from_slice(chunk);
+            }
+        }
+        seen
+    }
+
+    fn line(&mut self, line: &[u8], seen: &mut FrameSeen) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(data) = line.strip_prefix(b"data:") else {
+            return;
+        };
+        let data = data.strip_prefix(b" ").unwrap_or(data);
+        if data == b"[DONE]" || data.is_empty() {
+            return;
+        }
+        let ev = inspect_event(data);
+        if ev.has_token {
+            seen.token_events += 1;
+            self.token_events += 1;
+        }
+        if ev.usage.is_some() {
+            self.usage = ev.usage;
+        }
+    }
+}
+
+/// What one `data:` payload holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventInfo {
+    pub has_token: bool,
+    pub usage: Option<Usage>,
+}
+
+/// Inspects one SSE `data:` JSON payload. A payload that is not JSON holds nothing.
+pub fn inspect_event(data: &[u8]) -> EventInfo {
+    match serde_json::from_slice::<Event>(data) {
+        Ok(ev) => EventInfo {
+            has_token: ev.choices.0,
+            usage: ev.usage,
+        },
+        Err(_) => EventInfo::default(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(default)]
+    choices: AnyToken,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    text: Option<NonEmpty>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<NonEmpty>,
+    #[serde(default)]
+    reasoning_content: Option<NonEmpty>,
+    #[serde(default)]
+    reasoning: Option<NonEmpty>,
+    #[serde(default)]
+    tool_calls: Option<NonEmpty>,
+}
+
+impl Choice {
+    fn has_token(&self) -> bool {
+        let text = self.text.as_ref().is_some_and(|t| t.0);
+        let delta = self.delta.as_ref().is_some_and(|d| {
+            [
+                &d.content,
+                &d.reasoning_content,
+                &d.reasoning,
+                &d.tool_calls,
+            ]
+            .iter()
+            .any(|f| f.as_ref().is_some_and(|t| t.0))
+        });
+        text || delta
+    }
+}
+
+/// `choices`: true when any choice carries a token. Built without collecting the choices.
+#[derive(Default)]
+struct AnyToken(bool);
+
+impl<'de> Deserialize<'de> for AnyToken {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AnyToken;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of choices")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<AnyToken, A::Error> {
+                let mut any = false;
+                while let Some(c) = s.next_element::<Choice>()? {
+                    any |= c.has_token();
+                }
+                Ok(AnyToken(any))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<AnyToken, E> {
+                Ok(AnyToken(false))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Any JSON value; true when it is a non-empty string, array or object.
+struct NonEmpty(bool);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NonEmpty;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NonEmpty, E> {
+                Ok(NonEmpty(!v.is_empty()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<NonEmpty, E> {
+                Ok(NonEmpty(false))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<NonEmpty, E> {
+                Ok(NonEmpty(false))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<NonEmpty, E> {
+                Ok(NonEmpty(false))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<NonEmpty, E> {
+                Ok(NonEmpty(false))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<NonEmpty, E> {
+                Ok(NonEmpty(false))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<NonEmpty, A::Error> {
+                let mut n = 0usize;
+                while s.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(NonEmpty(n > 0))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<NonEmpty, A::Error> {
+                let mut n = 0usize;
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(NonEmpty(n > 0))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Finds `"usage": {...}` in a JSON body that arrives in frames.
+///
+/// A JSON string cannot contain an unescaped `"`, so the bytes `"usage"` followed by `:` only
+/// occur as a key. The object after the last such key is collected (at most 4 KiB) and parsed.
+#[derive(Debug, Default)]
+pub struct JsonUsageScanner {
+    /// Up to 8 trailing bytes of the previous frame, to find a key split across frames.
+    tail: Vec<u8>,
+    /// The usage object being collected, from its `{`.
+    object: Vec<u8>,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// Seen `"usage"`, waiting for `:` and `{`.
+    after_key: bool,
+    pub usage: Option<Usage>,
+}
+
+const KEY: &[u8] = b"\"usage\"";
+
+impl JsonUsageScanner {
+    pub fn observe(&mut self, chunk: &[u8]) {
+        let mut i = 0;
+        // Continue an object or key from the previous frame.
+        if self.depth > 0 || self.after_key {
+            i = self.advance(chunk, 0);
+        } else if !self.tail.is_empty() {
+            let mut joined = std::mem::take(&mut self.tail);
+            let take = chunk.len().min(KEY.len());
+            let old = joined.len();
+            joined.extend_from_slice(&chunk[..take]);
+            if let Some(pos) = memchr::memmem::find(&joined, KEY) {
+                let end = pos + KEY.len();
+                if end > old {
+                    self.after_key = true;
+                    i = self.advance(chunk, end - old);
+                }
+            }
+        }
+        while i < chunk.len() {
+            match memchr::memmem::find(&chunk[i..], KEY) {
+                Some(pos) => {
+                    self.after_key = true;
+                    i = self.advance(chunk, i + pos + KEY.len());
+                }
+                None => break,
+            }
+        }
+        let keep = chunk.len().min(KEY.len() - 1);
+        self.tail.clear();
+        if self.depth == 0 && !self.after_key {
+            self.tail.extend_from_slice(&chunk[chunk.len() - keep..]);
+        }
+    }
+
+    /// Consumes bytes of a key's value from `from`; returns where scanning may continue.
+    fn advance(&mut self, chunk: &[u8], from: usize) -> usize {
+        let mut i = from;
+        while i < chunk.len() {
+            let c = chunk[i];
+            if self.depth == 0 {
+                match c {
+                    b' ' | b'\t' | b'\r' | b'\n' | b':' => {}
+                    b'{' => {
+                        self.depth = 1;
+                        self.object.clear();
+                        self.object.push(c);
+                    }
+                    _ => {
+                        // `"usage": null` or a non-object: not a usage object.
+                        self.after_key = false;
+                        return i;
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            if self.object.len() >= MAX_USAGE {
+                self.reset();
+                return i;
+            }
+            self.object.push(c);
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == b'\\' {
+                    self.escaped = true;
+                } else if c == b'"' {
+                    self.in_string = false;
+                }
+            } else {
+                match c {
+                    b'"' => self.in_string = true,
+                    b'{' => self.depth += 1,
+                    b'}' => {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            if let Ok(u) = serde_json::from_slice::<Usage>(&self.object) {
+                                self.usage = Some(u);
+                            }
+                            self.reset();
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        i
+    }
+
+    fn reset(&mut self) {
+        self.object.clear();
+        self.depth = 0;
+        self.in_string = false;
+        self.escaped = false;
+        self.after_key = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHAT: &str = concat!(
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" }\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\\\"b\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Prefill\"},\"finish_reason\":\"length\"}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"total_tokens\":14,\"completion_tokens\":3}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    #[test]
+    fn counts_token_events_and_reads_usage() {
+        let mut o = SseObserver::default();
+        let seen = o.observe(CHAT.as_bytes());
+        assert_eq!(seen.token_events, 3);
+        assert_eq!(o.token_events, 3);
+        assert_eq!(
+            o.usage,
+            Some(Usage {
+                prompt_tokens: Some(11),
+                completion_tokens: Some(3)
+            })
+        );
+    }
+
+    #[test]
+    fn same_result_for_every_split_of_the_stream() {
+        let bytes = CHAT.as_bytes();
+        for cut in 0..bytes.len() {
+            for cut2 in [
+                cut,
+                (cut + 7).min(bytes.len()),
+                (cut + 100).min(bytes.len()),
+            ] {
+                let mut o = SseObserver::default();
+                let a = o.observe(&bytes[..cut]).token_events;
+                let b = o.observe(&bytes[cut..cut2]).token_events;
+                let c = o.observe(&bytes[cut2..]).token_events;
+                assert_eq!(a + b + c, 3, "cut at {cut}/{cut2}");
+                assert_eq!(o.usage.and_then(|u| u.completion_tokens), Some(3));
+            }
+        }
+    }
+
+    #[test]
+    fn completions_text_tool_calls_and_crlf() {
+        let mut o = SseObserver::default();
+        let s = "data: {\"choices\":[{\"text\":\"Route\"}]}\r\n\r\ndata: {\"choices\":[{\"text\":\"\"}]}\r\n\r\n\
+                 data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"x\"}]}}]}\n\n: comment\n\nevent: x\ndata: not json\n\n";
+        assert_eq!(o.observe(s.as_bytes()).token_events, 2);
+        assert_eq!(o.usage, None);
+    }
+
+    #[test]
+    fn overlong_line_is_skipped_and_the_next_is_read() {
+        let mut o = SseObserver::default();
+        let mut big = b"data: {\"choices\":[{\"text\":\"".to_vec();
+        big.resize(MAX_LINE + 10, b'a');
+        o.observe(&big);
+        o.observe(b"aaa\"}]}\n\ndata: {\"choices\":[{\"text\":\"x\"}]}\n\n");
+        assert_eq!(o.token_events, 1);
+    }
+
+    #[test]
+    fn json_usage_found_in_any_split() {
+        let body = br#"{"id":"x","choices":[{"message":{"content":"the \"usage\": {\"completion_tokens\":99}"}}],"usage":{"prompt_tokens":5,"total_tokens":12,"completion_tokens":7,"details":{"a":"}"}}}"#;
+        for cut in 0..body.len() {
+            let mut s = JsonUsageScanner::default();
+            s.observe(&body[..cut]);
+            s.observe(&body[cut..]);
+            assert_eq!(
+                s.usage,
+                Some(Usage {
+                    prompt_tokens: Some(5),
+                    completion_tokens: Some(7)
+                }),
+                "cut at {cut}"
+            );
+        }
+        let mut s = JsonUsageScanner::default();
+        s.observe(br#"{"usage":null,"x":1}"#);
+        assert_eq!(s.usage, None);
+    }
+}

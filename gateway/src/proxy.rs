@@ -1,0 +1,394 @@
+//! The data path: from a client request to an upstream response passing through.
+//! The steps are listed in the crate documentation (`lib.rs`).
+
+use std::convert::Infallible;
+use std::error::Error as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, Uri, Version};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use rand::Rng;
+use tokio::time::{timeout_at, Instant};
+
+use crate::body::{Exchange, GatewayBody, ObservedBody};
+use crate::error::{ErrorKind, ProxyError};
+use crate::gateway::Gateway;
+use crate::model_field::{extract_model, ModelFieldError};
+use crate::table::EndpointRt;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longest client-supplied request id kept; a longer one is replaced.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Serves one request on the data listener. Never fails: errors become OpenAI error bodies.
+pub async fn handle(
+    gw: Arc<Gateway>,
+    req: Request<Incoming>,
+) -> Result<Response<GatewayBody>, Infallible> {
+    let start = Instant::now();
+    let request_id = request_id(req.headers());
+    let mut resp = match proxy(&gw, req, start, &request_id).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(request_id = ?request_id, error = %e, "request failed");
+            e.into_response()
+        }
+    };
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
+    Ok(resp)
+}
+
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get(&X_REQUEST_ID) {
+        if !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.to_str().is_ok() {
+            return v.clone();
+        }
+    }
+    let id: u128 = rand::rng().random();
+    let mut buf = [0u8; 32];
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = HEX[((id >> (4 * (31 - i))) & 0xf) as usize];
+    }
+    // 32 lowercase hex digits are always a valid header value.
+    HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("0"))
+}
+
+async fn proxy(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    start: Instant,
+    request_id: &HeaderValue,
+) -> Result<Response<GatewayBody>, ProxyError> {
+    let reject = |e: ProxyError| {
+        gw.metrics().rejected(e.outcome());
+        e
+    };
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings") => {}
+        (&Method::GET, "/v1/models") => {
+            let mut resp = Response::new(GatewayBody::full(gw.table().models_json.clone()));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return Ok(resp);
+        }
+        (_, "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings") => {
+            return Err(reject(ProxyError::new(
+                ErrorKind::MethodNotAllowed,
+                format!("{} is not allowed here; use POST", req.method()),
+            )));
+        }
+        (_, path) => {
+            return Err(reject(ProxyError::new(
+                ErrorKind::NotFound,
+                format!("no route for {} {path}", req.method()),
+            )));
+        }
+    }
+
+    let table = gw.table();
+    let (parts, body) = req.into_parts();
+    let body = read_body(body, &parts.headers, table.max_body_bytes)
+        .await
+        .map_err(reject)?;
+    let model = extract_model(&body).map_err(|e| {
+        reject(match e {
+            ModelFieldError::Malformed(why) => ProxyError::new(
+                ErrorKind::MalformedBody,
+                format!("request body is not a JSON object: {why}"),
+            ),
+            ModelFieldError::Missing => ProxyError::new(
+                ErrorKind::MissingModel,
+                "request body has no \"model\" string",
+            ),
+        })
+    })?;
+    let Some(route) = table.route(&model).cloned() else {
+        return Err(reject(ProxyError::new(
+            ErrorKind::UnknownModel,
+            format!("The model `{model}` does not exist."),
+        )));
+    };
+    drop(table);
+
+    let backend = route.backend.clone();
+    let Some((idx, guard)) = backend.pick() else {
+        let e = ProxyError::new(
+            ErrorKind::NoHealthyEndpoint,
+            format!(
+                "no endpoint of backend `{}` can take the request",
+                backend.name
+            ),
+        );
+        route.unrouted.count(e.outcome());
+        return Err(e);
+    };
+    let ep = &backend.endpoints[idx];
+    let t = backend.timeouts;
+    let mut exchange = Exchange::new(route.clone(), idx, guard, start);
+    let upstream_req = upstream_request(&parts, body, ep, request_id);
+
+    let total_deadline = start + t.total;
+    let first_deadline = (Instant::now() + t.first_token).min(total_deadline);
+    let first_kind = if first_deadline == total_deadline {
+        ErrorKind::TotalTimeout
+    } else {
+        ErrorKind::FirstTokenTimeout
+    };
+    let fail = |exchange: &mut Exchange, e: ProxyError| {
+        exchange.finish(e.outcome());
+        e
+    };
+
+    let resp = match timeout_at(first_deadline, backend.client.request(upstream_req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Err(fail(&mut exchange, classify(&e, &ep.state.url))),
+        Err(_) => {
+            return Err(fail(
+                &mut exchange,
+                ProxyError::new(
+                    first_kind,
+                    format!("{} sent no response in time", ep.state.url),
+                ),
+            ))
+        }
+    };
+
+    let (mut rparts, mut incoming) = resp.into_parts();
+    let sse = rparts.status.is_success() && is_event_stream(&rparts.headers);
+    // Commit at the first token: for a stream, wait for the first body frame before answering,
+    // so that a failure until then is still a clean error response.
+    let first = if sse {
+        match timeout_at(first_deadline, incoming.frame()).await {
+            Ok(Some(Ok(f))) => Some(f),
+            Ok(None) => None,
+            Ok(Some(Err(e))) => {
+                return Err(fail(
+                    &mut exchange,
+                    ProxyError::new(
+                        ErrorKind::UpstreamFailed,
+                        format!("{} failed before the first event: {e}", ep.state.url),
+                    ),
+                ))
+            }
+            Err(_) => {
+                return Err(fail(
+                    &mut exchange,
+                    ProxyError::new(
+                        first_kind,
+                        format!("{} sent no first event in time", ep.state.url),
+                    ),
+                ))
+            }
+        }
+    } else {
+        None
+    };
+
+    strip_hop_by_hop(&mut rparts.headers);
+    if sse {
+        rparts.headers.remove(header::CONTENT_LENGTH);
+    }
+    rparts.version = Version::HTTP_11;
+    let status = rparts.status;
+    let body = ObservedBody::new(
+        incoming,
+        first,
+        sse,
+        exchange,
+        status,
+        t.idle,
+        total_deadline,
+    );
+    Ok(Response::from_parts(
+        rparts,
+        GatewayBody::Observed(Box::new(body)),
+    ))
+}
+
+/// Reads the request body, refusing more than `limit` bytes.
+async fn read_body(body: Incoming, headers: &HeaderMap, limit: u64) -> Result<Bytes, ProxyError> {
+    let too_large = || {
+        ProxyError::new(
+            ErrorKind::BodyTooLarge,
+            format!("request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ProxyError::new(
+            ErrorKind::MalformedBody,
+            format!("could not read the request body: {e}"),
+        )),
+    }
+}
+
+fn upstream_request(
+    parts: &http::request::Parts,
+    body: Bytes,
+    ep: &EndpointRt,
+    request_id: &HeaderValue,
+) -> Request<Full<Bytes>> {
+    let pq = parts.uri.path_and_query();
+    let path_and_query = if ep.prefix.is_empty() {
+        pq.cloned()
+    } else {
+        let tail = pq.map_or("/", |p| p.as_str());
+        format!("{}{tail}", ep.prefix).parse().ok()
+    };
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(ep.scheme.clone());
+    uri.authority = Some(ep.authority.clone());
+    uri.path_and_query = path_and_query;
+    let uri = Uri::from_parts(uri).unwrap_or_default();
+
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_11;
+    let headers = req.headers_mut();
+    headers.reserve(parts.headers.len() + 1);
+    for (k, v) in &parts.headers {
+        if k != header::HOST && k != header::CONTENT_LENGTH {
+            headers.append(k, v.clone());
+        }
+    }
+    strip_hop_by_hop(headers);
+    headers.insert(X_REQUEST_ID.clone(), request_id.clone());
+    req
+}
+
+/// Removes the headers that describe one connection rather than the message (RFC 9110 7.6.1),
+/// including those named in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
+}
+
+/// Maps an upstream client error to the gateway's error.
+fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> ProxyError {
+    let timed_out = {
+        let mut src = e.source();
+        let mut found = false;
+        while let Some(s) = src {
+            if s.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            {
+                found = true;
+                break;
+            }
+            src = s.source();
+        }
+        found
+    };
+    let mut detail = String::new();
+    let mut src = e.source();
+    while let Some(s) = src {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        src = s.source();
+    }
+    if e.is_connect() {
+        if timed_out {
+            ProxyError::new(
+                ErrorKind::ConnectTimeout,
+                format!("connecting to {url} timed out"),
+            )
+        } else {
+            ProxyError::new(
+                ErrorKind::ConnectFailed,
+                format!("cannot connect to {url}{detail}"),
+            )
+        }
+    } else {
+        ProxyError::new(
+            ErrorKind::UpstreamFailed,
+            format!("request to {url} failed{detail}"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-private"),
+        );
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert("authorization", HeaderValue::from_static("Bearer x"));
+        strip_hop_by_hop(&mut h);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["content-type", "authorization"]);
+    }
+
+    #[test]
+    fn request_ids_are_kept_or_generated() {
+        let mut h = HeaderMap::new();
+        let generated = request_id(&h);
+        assert_eq!(generated.len(), 32);
+        assert_ne!(generated, request_id(&h));
+        h.insert(&X_REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&h), "abc-123");
+        h.insert(
+            &X_REQUEST_ID,
+            HeaderValue::from_str(&"x".repeat(200)).unwrap(),
+        );
+        assert_eq!(request_id(&h).len(), 32);
+    }
+}
