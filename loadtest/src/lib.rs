@@ -1,0 +1,8 @@
+//! Load-testing tools for infergate.
+//!
+//! [`sim`] is an OpenAI-compatible model-server simulator that mimics vLLM's HTTP surface
+//! (routes, JSON shapes, SSE framing, error bodies) with configurable time to first token
+//! and inter-token latency. Tests of other crates start it in-process on port 0; the
+//! `infergate-sim` binary serves it from the command line.
+
+pub mod sim;

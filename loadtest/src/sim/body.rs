@@ -1,0 +1,79 @@
+//! The response body type: a complete buffer, or an SSE token stream produced on schedule.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+
+use super::stream::TokenStream;
+
+/// Body of every simulator response.
+///
+/// A streamed body yields each SSE event as its own frame at the moment the event is due, so
+/// the client sees the simulated timing. Generation lives in the body itself: when the client
+/// goes away, hyper drops the body and generation stops with it.
+pub struct SimBody {
+    inner: Inner,
+}
+
+enum Inner {
+    Full(Option<Bytes>),
+    Stream(Box<TokenStream>),
+}
+
+impl SimBody {
+    /// A body sent in one frame (none when `bytes` is empty).
+    pub fn full(bytes: Bytes) -> Self {
+        let bytes = if bytes.is_empty() { None } else { Some(bytes) };
+        Self {
+            inner: Inner::Full(bytes),
+        }
+    }
+
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self::full(Bytes::new())
+    }
+
+    /// A body that yields the events of `stream` as they fall due.
+    pub fn stream(stream: TokenStream) -> Self {
+        Self {
+            inner: Inner::Stream(Box::new(stream)),
+        }
+    }
+}
+
+impl Body for SimBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match &mut self.get_mut().inner {
+            Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Stream(stream) => stream
+                .poll_event(cx)
+                .map(|event| event.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Full(bytes) => bytes.is_none(),
+            Inner::Stream(stream) => stream.is_finished(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            Inner::Stream(_) => SizeHint::default(),
+        }
+    }
+}

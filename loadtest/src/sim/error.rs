@@ -1,0 +1,122 @@
+//! Errors answered to clients, in vLLM's (OpenAI's) JSON shape.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Response, StatusCode};
+use serde::Serialize;
+
+use super::body::SimBody;
+
+/// A request the simulator refuses. Rendered as
+/// `{"error":{"message":..,"type":..,"param":..,"code":<status>}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    param: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    param: Option<&'static str>,
+    code: u16,
+}
+
+impl ApiError {
+    /// 400: the body is not valid JSON, misses a field, or holds an invalid value.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    /// 404 for a model this simulator does not serve, worded as vLLM words it.
+    pub fn unknown_model(model: &str) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: format!("The model `{model}` does not exist."),
+            param: Some("model"),
+        }
+    }
+
+    /// 404 for a method and path the simulator has no route for.
+    pub fn unknown_route(method: &Method, path: &str) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: format!("No route for {method} {path}."),
+            param: None,
+        }
+    }
+
+    /// 413: the request body is larger than the simulator accepts.
+    pub fn too_large(limit: usize) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!("The request body is larger than {limit} bytes."),
+            param: None,
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    #[cfg(test)]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// vLLM's error `type` for the status.
+    fn kind(&self) -> &'static str {
+        match self.status {
+            StatusCode::NOT_FOUND => "NotFoundError",
+            StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLargeError",
+            _ => "BadRequestError",
+        }
+    }
+
+    /// The JSON error body.
+    fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&ErrorBody {
+            error: ErrorDetail {
+                message: &self.message,
+                kind: self.kind(),
+                param: self.param,
+                code: self.status.as_u16(),
+            },
+        })
+    }
+
+    /// The response: status, `content-type: application/json` and the error body.
+    pub fn into_response(self) -> Response<SimBody> {
+        // Serializing these plain structs cannot fail; should it, the status still stands.
+        let bytes = self.to_json().map(Bytes::from).unwrap_or_default();
+        let mut response = Response::new(SimBody::full(bytes));
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_model_matches_vllm_shape() {
+        let json = ApiError::unknown_model("nope").to_json().unwrap();
+        assert_eq!(
+            String::from_utf8(json).unwrap(),
+            r#"{"error":{"message":"The model `nope` does not exist.","type":"NotFoundError","param":"model","code":404}}"#
+        );
+    }
+}

@@ -1,0 +1,356 @@
+//! Harness for end-to-end tests: starts the real `infergate` and `infergate-sim` binaries on
+//! port 0, reads their bound addresses from their first log lines, and kills them on drop.
+//!
+//! The binaries are taken from the cargo target directory this test runs from (or from
+//! `INFERGATE_BIN_DIR`); `scripts/test` builds them before running the tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Where the workspace's binaries are.
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("INFERGATE_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    // target/<profile>/deps/<test-binary>
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} not found: build the binaries first (cargo build --workspace --bins) or run scripts/test",
+        p.display()
+    );
+    p
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A child process killed on drop, with its output kept for failure messages.
+pub struct Proc {
+    pub child: Child,
+    pub output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    /// Spawns `cmd` and waits until one of its stdout lines yields an address for each of
+    /// `wants` (in order, each parsed by the given function).
+    pub async fn spawn(
+        mut cmd: Command,
+        wants: &[fn(&str) -> Option<SocketAddr>],
+    ) -> (Proc, Vec<SocketAddr>) {
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .env_remove("RUST_LOG")
+            .env_remove("INFERGATE_LOG");
+        let mut child = cmd.spawn().expect("spawn");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        for (stream, tx) in [
+            (
+                Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                tx.clone(),
+            ),
+            (Box::new(stderr), tx),
+        ] {
+            let out = output.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    out.lock().unwrap().push(l.clone());
+                    let _ = tx.send(l);
+                }
+            });
+        }
+        let mut addrs = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while addrs.len() < wants.len() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(line)) => {
+                    if let Some(a) = wants[addrs.len()](&line) {
+                        addrs.push(a);
+                    }
+                }
+                _ => panic!(
+                    "process did not report its addresses; output:\n{}",
+                    output.lock().unwrap().join("\n")
+                ),
+            }
+        }
+        (Proc { child, output }, addrs)
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+}
+
+/// A running `infergate-sim`.
+pub struct Sim {
+    pub proc: Proc,
+    pub addr: SocketAddr,
+}
+
+impl Sim {
+    pub async fn start(args: &[&str]) -> Sim {
+        let mut cmd = Command::new(bin("infergate-sim"));
+        cmd.args(["--listen", "127.0.0.1:0"]).args(args);
+        let (proc, addrs) = Proc::spawn(
+            cmd,
+            &[|l: &str| {
+                l.strip_prefix("infergate-sim listening on http://")?
+                    .trim()
+                    .parse()
+                    .ok()
+            }],
+        )
+        .await;
+        Sim {
+            proc,
+            addr: addrs[0],
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn listening(line: &str, which: &str) -> Option<SocketAddr> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if v["message"] == "listening" && v["listener"] == which {
+        v["addr"].as_str()?.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// A running `infergate run`, with its config in a temporary file.
+pub struct Gateway {
+    pub proc: Proc,
+    pub data: SocketAddr,
+    pub admin: SocketAddr,
+    pub config_path: PathBuf,
+}
+
+impl Gateway {
+    /// Starts the gateway with `config` (YAML); listeners should use port 0.
+    pub async fn start(config: &str) -> Gateway {
+        let config_path = temp_path("gateway.yaml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut cmd = Command::new(bin("infergate"));
+        cmd.args(["run", "--config"]).arg(&config_path);
+        let (proc, addrs) = Proc::spawn(
+            cmd,
+            &[
+                |l: &str| listening(l, "data"),
+                |l: &str| listening(l, "admin"),
+            ],
+        )
+        .await;
+        Gateway {
+            proc,
+            data: addrs[0],
+            admin: addrs[1],
+            config_path,
+        }
+    }
+
+    /// A config with one model `demo` on one backend with `endpoints`, plus extra backend YAML.
+    pub fn config(endpoints: &[String], backend_extra: &str) -> String {
+        let eps: Vec<String> = endpoints
+            .iter()
+            .map(|u| format!("{{ url: \"{u}\" }}"))
+            .collect();
+        format!(
+            "listeners:\n  data: {{ address: \"127.0.0.1:0\" }}\n  admin: {{ address: \"127.0.0.1:0\" }}\n\
+             backends:\n  - name: demo-backend\n    endpoints: [{}]\n{backend_extra}\n\
+             models:\n  - {{ name: demo, backend: demo-backend }}\n",
+            eps.join(", ")
+        )
+    }
+
+    pub async fn metrics(&self) -> String {
+        let r = get(self.admin, "/metrics").await;
+        assert_eq!(r.status, StatusCode::OK);
+        String::from_utf8(r.body().to_vec()).unwrap()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.config_path);
+    }
+}
+
+/// A unique path in the system temp directory.
+pub fn temp_path(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    std::env::temp_dir().join(format!(
+        "infergate-e2e-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// A response with every body frame and the time it arrived.
+pub struct Reply {
+    pub status: StatusCode,
+    pub version: http::Version,
+    pub headers: HeaderMap,
+    pub sent: Instant,
+    pub head_at: Instant,
+    pub frames: Vec<(Instant, Bytes)>,
+}
+
+impl Reply {
+    pub fn body(&self) -> Bytes {
+        let mut v = Vec::new();
+        for (_, f) in &self.frames {
+            v.extend_from_slice(f);
+        }
+        Bytes::from(v)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body()).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body())
+            )
+        })
+    }
+
+    /// Each SSE `data:` payload with the time its frame arrived.
+    pub fn events(&self) -> Vec<(Instant, String)> {
+        let mut out = Vec::new();
+        let mut buf = String::new();
+        for (t, f) in &self.frames {
+            buf.push_str(&String::from_utf8_lossy(f));
+            while let Some(i) = buf.find("\n\n") {
+                let ev: String = buf.drain(..i + 2).collect();
+                for line in ev.lines() {
+                    if let Some(d) = line.strip_prefix("data: ") {
+                        out.push((*t, d.to_owned()));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Sends one request over a fresh HTTP/1.1 (or h2c) connection and reads the whole response.
+pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>, h2: bool) -> Reply {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let io = TokioIo::new(stream);
+    let sent = Instant::now();
+    let resp = if h2 {
+        let (mut s, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        s.send_request(req).await.unwrap()
+    } else {
+        let (mut s, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+        tokio::spawn(conn);
+        s.send_request(req).await.unwrap()
+    };
+    let head_at = Instant::now();
+    let (parts, mut body) = resp.into_parts();
+    let mut frames = Vec::new();
+    while let Some(f) = body.frame().await {
+        let f = f.unwrap();
+        if let Ok(d) = f.into_data() {
+            frames.push((Instant::now(), d));
+        }
+    }
+    Reply {
+        status: parts.status,
+        version: parts.version,
+        headers: parts.headers,
+        sent,
+        head_at,
+        frames,
+    }
+}
+
+pub fn post_request(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Request<Full<Bytes>> {
+    let mut b = Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+        .unwrap()
+}
+
+pub async fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
+    send(addr, post_request(addr, path, body, &[]), false).await
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> Reply {
+    let req = Request::get(format!("http://{addr}{path}"))
+        .header("host", addr.to_string())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    send(addr, req, false).await
+}
+
+/// Reads `name{labels...} value` samples matching every `label="value"` in `filter`, summed.
+pub fn metric_sum(text: &str, name: &str, filter: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if n != name {
+                return None;
+            }
+            let ok = filter
+                .iter()
+                .all(|(k, v)| labels.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
+            ok.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
