@@ -11,16 +11,29 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
     let mut errs = Vec::new();
     let mut push = |path: String, reason: String| errs.push(ConfigError { path, reason });
 
-    for (name, l) in [
-        ("data", &cfg.listeners.data),
-        ("admin", &cfg.listeners.admin),
+    for (name, address) in [
+        ("data", &cfg.listeners.data.address),
+        ("admin", &cfg.listeners.admin.address),
     ] {
-        if let Err(e) = l.address.parse::<SocketAddr>() {
+        if let Err(e) = address.parse::<SocketAddr>() {
             push(
                 format!("listeners.{name}.address"),
-                format!("{:?} is not an IP:PORT address ({e})", l.address),
+                format!("{address:?} is not an IP:PORT address ({e})"),
             );
         }
+    }
+    let admin = &cfg.listeners.admin;
+    if admin.token.is_some() && admin.token_env.is_some() {
+        push(
+            "listeners.admin.token_env".into(),
+            "set either token or token_env, not both".into(),
+        );
+    }
+    if admin.token.as_ref().is_some_and(|t| t.0.len() < 16) {
+        push(
+            "listeners.admin.token".into(),
+            "must be at least 16 characters".into(),
+        );
     }
     if cfg.listeners.data.address == cfg.listeners.admin.address
         && !cfg.listeners.data.address.ends_with(":0")
@@ -33,10 +46,36 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
             ),
         );
     }
-    if cfg.limits.max_body_bytes.get() == 0 {
+    let l = &cfg.limits;
+    for (name, bad) in [
+        ("max_body_bytes", l.max_body_bytes.get() == 0),
+        ("max_header_bytes", l.max_header_bytes.get() < 1024),
+        ("max_headers", l.max_headers == 0),
+        ("header_read_timeout", l.header_read_timeout.get().is_zero()),
+        ("keepalive_timeout", l.keepalive_timeout.get().is_zero()),
+        ("max_connections", l.max_connections == 0),
+        ("max_in_flight", l.max_in_flight == 0),
+    ] {
+        if bad {
+            let min = if name == "max_header_bytes" {
+                "at least 1KiB"
+            } else {
+                "greater than 0"
+            };
+            push(format!("limits.{name}"), format!("must be {min}"));
+        }
+    }
+    if cfg.shutdown.drain_timeout.get().is_zero() {
         push(
-            "limits.max_body_bytes".into(),
+            "shutdown.drain_timeout".into(),
             "must be greater than 0".into(),
+        );
+    }
+    let rb = &cfg.retry_budget;
+    if !(0.0..=1.0).contains(&rb.ratio) {
+        push(
+            "retry_budget.ratio".into(),
+            format!("{} is not a fraction between 0 and 1", rb.ratio),
         );
     }
 
@@ -124,6 +163,48 @@ fn validate_backend(path: &str, b: &Backend, push: &mut impl FnMut(String, Strin
         }
     }
     validate_timeouts(&format!("{path}.timeouts"), &b.timeouts, push);
+    if !(1..=10).contains(&b.retry.max_attempts) {
+        push(
+            format!("{path}.retry.max_attempts"),
+            format!("{} is not between 1 and 10", b.retry.max_attempts),
+        );
+    }
+    for (k, code) in b.retry.on_status.iter().enumerate() {
+        if !(400..=599).contains(code) {
+            push(
+                format!("{path}.retry.on_status[{k}]"),
+                format!("{code} is not an error status (400-599)"),
+            );
+        }
+    }
+    let o = &b.outlier;
+    if o.max_ejected_percent > 100 {
+        push(
+            format!("{path}.outlier.max_ejected_percent"),
+            format!("{} is more than 100", o.max_ejected_percent),
+        );
+    }
+    if o.base_ejection.get().is_zero() {
+        push(
+            format!("{path}.outlier.base_ejection"),
+            "must be greater than 0".into(),
+        );
+    }
+    if o.base_ejection > o.max_ejection {
+        push(
+            format!("{path}.outlier.base_ejection"),
+            format!(
+                "{} is longer than max_ejection ({})",
+                o.base_ejection, o.max_ejection
+            ),
+        );
+    }
+    if b.tls.cert_file.is_some() != b.tls.key_file.is_some() {
+        push(
+            format!("{path}.tls"),
+            "cert_file and key_file go together (mutual TLS needs both)".into(),
+        );
+    }
     if b.limits.max_in_flight_per_endpoint == Some(0) {
         push(
             format!("{path}.limits.max_in_flight_per_endpoint"),

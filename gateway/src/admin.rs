@@ -17,7 +17,7 @@ pub async fn handle(
         (&Method::GET, "/metrics") => {
             for b in gw.table().backends() {
                 for e in &b.endpoints {
-                    e.in_flight_gauge.set(i64::from(e.state.in_flight()));
+                    e.metrics.in_flight.set(i64::from(e.state.in_flight()));
                 }
             }
             let mut r = Response::new(GatewayBody::full(gw.metrics().encode()));

@@ -14,7 +14,8 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
-use crate::endpoint::InFlight;
+use crate::endpoint::{Failure, InFlight};
+use crate::gateway::Slot;
 use crate::metrics::Outcome;
 use crate::observe::{JsonUsageScanner, SseObserver, Usage};
 use crate::table::ModelRoute;
@@ -75,6 +76,10 @@ pub struct Exchange {
     last_token: Option<Instant>,
     token_events: u64,
     usage: Option<Usage>,
+    /// Time from sending the request to the response head.
+    ttfb: Option<Duration>,
+    /// The request's place in the listener's in-flight limit.
+    slot: Option<Slot>,
     finished: bool,
 }
 
@@ -89,7 +94,38 @@ impl Exchange {
             last_token: None,
             token_events: 0,
             usage: None,
+            ttfb: None,
+            slot: None,
             finished: false,
+        }
+    }
+
+    /// Keeps the listener slot until the request ends.
+    pub fn hold(&mut self, slot: Option<Slot>) {
+        self.slot = slot;
+    }
+
+    pub fn release_slot(&mut self) -> Option<Slot> {
+        self.slot.take()
+    }
+
+    pub fn set_ttfb(&mut self, ttfb: Duration) {
+        self.ttfb = Some(ttfb);
+    }
+
+    /// Ends a failed attempt that will be retried elsewhere: the endpoint's failure is
+    /// recorded and it is released, but the request is not counted (its last attempt will be).
+    pub fn abandon(&mut self, failure: Option<Failure>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.guard = None;
+        self.slot = None;
+        if let Some(f) = failure {
+            self.route
+                .backend
+                .on_failure(self.endpoint, f, Instant::now());
         }
     }
 
@@ -117,6 +153,20 @@ impl Exchange {
         }
         self.finished = true;
         self.guard = None;
+        self.slot = None;
+        let backend = &self.route.backend;
+        match outcome.failure() {
+            Some(f) => {
+                backend.on_failure(self.endpoint, f, Instant::now());
+            }
+            None if outcome.is_success() => {
+                if let Some(ep) = backend.endpoints.get(self.endpoint) {
+                    ep.state
+                        .record_success(self.ttfb.unwrap_or_else(|| self.start.elapsed()));
+                }
+            }
+            None => {}
+        }
         let m = &self.route.metrics[self.endpoint];
         m.count(outcome);
         m.duration.observe(self.start.elapsed().as_secs_f64());

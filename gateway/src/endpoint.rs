@@ -1,15 +1,92 @@
-//! Runtime state of an upstream endpoint. It lives outside the config snapshot, keyed by the
-//! endpoint's URL, so that a reload keeps it for endpoints that stay.
+//! Runtime state of an upstream endpoint: in-flight count, latency average and passive outlier
+//! detection. It lives outside the config snapshot, keyed by the endpoint's URL, so that a
+//! reload keeps it for endpoints that stay.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Why an endpoint was ejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EjectReason {
+    ConsecutiveFailures = 1,
+}
+
+impl EjectReason {
+    fn from_u8(_: u8) -> Self {
+        EjectReason::ConsecutiveFailures
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EjectReason::ConsecutiveFailures => "consecutive_failures",
+        }
+    }
+}
+
+/// What went wrong on an attempt, for outlier detection and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    Connect,
+    Timeout,
+    Status5xx,
+    Reset,
+    Stall,
+}
+
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Connect => "connect",
+            Failure::Timeout => "timeout",
+            Failure::Status5xx => "status_5xx",
+            Failure::Reset => "reset",
+            Failure::Stall => "stall",
+        }
+    }
+}
+
+/// Outlier detection settings of a backend, as the data path uses them.
+#[derive(Clone, Copy, Debug)]
+pub struct OutlierPolicy {
+    pub consecutive_failures: u32,
+    pub base_ejection: Duration,
+    pub max_ejection: Duration,
+    pub max_ejected_percent: u32,
+}
+
+/// A fixed origin for times kept in atomics as milliseconds: an hour before first use where
+/// the clock allows, so that any instant met later is after it.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        let now = Instant::now();
+        now.checked_sub(Duration::from_secs(3600)).unwrap_or(now)
+    })
+}
+
+fn millis_since_epoch(t: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(epoch()).as_millis()).unwrap_or(u64::MAX)
+}
 
 /// Counters shared by every snapshot that contains the endpoint.
 #[derive(Debug)]
 pub struct EndpointState {
     pub url: Box<str>,
     in_flight: AtomicU32,
+    consecutive_failures: AtomicU32,
+    /// Milliseconds since [`epoch`] until which the endpoint is ejected; 0 when it is not.
+    ejected_until: AtomicU64,
+    /// Ejections in a row (the next one lasts `base << ejections`).
+    ejections: AtomicU32,
+    /// When the last ejection ended or will end, in milliseconds since [`epoch`].
+    last_ejection_end: AtomicU64,
+    eject_reason: AtomicU8,
+    /// Exponentially weighted average time to first byte, in microseconds (0: none yet).
+    latency_us: AtomicU64,
 }
 
 impl EndpointState {
@@ -17,11 +94,44 @@ impl EndpointState {
         EndpointState {
             url: url.into(),
             in_flight: AtomicU32::new(0),
+            consecutive_failures: AtomicU32::new(0),
+            ejected_until: AtomicU64::new(0),
+            ejections: AtomicU32::new(0),
+            last_ejection_end: AtomicU64::new(0),
+            eject_reason: AtomicU8::new(0),
+            latency_us: AtomicU64::new(0),
         }
     }
 
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures.load(Ordering::Relaxed)
+    }
+
+    /// Average time to first byte, if any request completed.
+    pub fn latency(&self) -> Option<Duration> {
+        match self.latency_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    /// Until when the endpoint is ejected, and why; `None` when it takes traffic.
+    pub fn ejection(&self, now: Instant) -> Option<(Instant, EjectReason)> {
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        if until == 0 || until <= millis_since_epoch(now) {
+            return None;
+        }
+        let reason = EjectReason::from_u8(self.eject_reason.load(Ordering::Relaxed));
+        Some((epoch() + Duration::from_millis(until), reason))
+    }
+
+    pub fn is_ejected(&self, now: Instant) -> bool {
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        until != 0 && until > millis_since_epoch(now)
     }
 
     /// Counts a request on this endpoint if it has fewer than `limit` in flight.
@@ -40,6 +150,68 @@ impl EndpointState {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
     }
+
+    /// A successful response: resets the failure streak and folds `ttfb` into the average.
+    pub fn record_success(&self, ttfb: Duration) {
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+        let sample = u64::try_from(ttfb.as_micros()).unwrap_or(u64::MAX).max(1);
+        let old = self.latency_us.load(Ordering::Relaxed);
+        // Weight 1/8 for the new sample; races lose a sample, never corrupt the value.
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.latency_us.store(new.max(1), Ordering::Relaxed);
+    }
+
+    /// A failed attempt. Returns true when it made the endpoint's failure streak reach the
+    /// policy's threshold (the caller then decides on ejection with [`Self::eject`]).
+    pub fn record_failure(&self, policy: &OutlierPolicy) -> bool {
+        let n = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        policy.consecutive_failures > 0 && n >= policy.consecutive_failures
+    }
+
+    /// Ejects the endpoint. Each ejection in a row doubles the time, up to the maximum; an
+    /// endpoint that stayed in for longer than the maximum starts again from the base time.
+    /// Returns the ejection's end, or `None` when it was already ejected.
+    pub fn eject(
+        &self,
+        reason: EjectReason,
+        policy: &OutlierPolicy,
+        now: Instant,
+    ) -> Option<Instant> {
+        let now_ms = millis_since_epoch(now);
+        let current = self.ejected_until.load(Ordering::Relaxed);
+        if current > now_ms {
+            return None;
+        }
+        let last_end = self.last_ejection_end.load(Ordering::Relaxed);
+        let max_ms = u64::try_from(policy.max_ejection.as_millis()).unwrap_or(u64::MAX);
+        if last_end != 0 && now_ms.saturating_sub(last_end) > max_ms {
+            self.ejections.store(0, Ordering::Relaxed);
+        }
+        let n = self.ejections.fetch_add(1, Ordering::Relaxed).min(20);
+        let time = policy
+            .base_ejection
+            .saturating_mul(1u32 << n)
+            .min(policy.max_ejection);
+        let until = now_ms
+            + u64::try_from(time.as_millis())
+                .unwrap_or(u64::MAX / 2)
+                .max(1);
+        if self
+            .ejected_until
+            .compare_exchange(current, until, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        self.eject_reason.store(reason as u8, Ordering::Relaxed);
+        self.last_ejection_end.store(until, Ordering::Relaxed);
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+        Some(now + time)
+    }
 }
 
 /// A request in flight on an endpoint: taken when the endpoint is picked, released when the
@@ -48,7 +220,7 @@ impl EndpointState {
 pub struct InFlight(Arc<EndpointState>);
 
 impl InFlight {
-    pub fn endpoint(&self) -> &EndpointState {
+    pub fn endpoint(&self) -> &Arc<EndpointState> {
         &self.0
     }
 }
@@ -86,6 +258,13 @@ impl EndpointRegistry {
 mod tests {
     use super::*;
 
+    const POLICY: OutlierPolicy = OutlierPolicy {
+        consecutive_failures: 3,
+        base_ejection: Duration::from_secs(10),
+        max_ejection: Duration::from_secs(60),
+        max_ejected_percent: 50,
+    };
+
     #[test]
     fn guard_counts_until_dropped() {
         let s = Arc::new(EndpointState::new("http://a"));
@@ -110,5 +289,90 @@ mod tests {
         drop((a, again, _g));
         let fresh = r.get_or_create("http://a");
         assert_eq!(fresh.in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failure_streak_reaches_threshold_and_success_resets_it() {
+        let s = EndpointState::new("http://a");
+        assert!(!s.record_failure(&POLICY));
+        assert!(!s.record_failure(&POLICY));
+        s.record_success(Duration::from_millis(5));
+        assert!(!s.record_failure(&POLICY));
+        assert!(!s.record_failure(&POLICY));
+        assert!(s.record_failure(&POLICY));
+        let off = OutlierPolicy {
+            consecutive_failures: 0,
+            ..POLICY
+        };
+        assert!(!s.record_failure(&off));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ejection_doubles_up_to_the_maximum_and_expires() {
+        let s = EndpointState::new("http://a");
+        let t0 = Instant::now();
+        let until = s
+            .eject(EjectReason::ConsecutiveFailures, &POLICY, t0)
+            .unwrap();
+        assert_eq!(until - t0, Duration::from_secs(10));
+        assert!(s.is_ejected(t0));
+        assert_eq!(
+            s.ejection(t0).map(|e| e.1),
+            Some(EjectReason::ConsecutiveFailures)
+        );
+        // Already ejected: no second ejection.
+        assert!(s
+            .eject(EjectReason::ConsecutiveFailures, &POLICY, t0)
+            .is_none());
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(!s.is_ejected(Instant::now()));
+        let t1 = Instant::now();
+        assert_eq!(
+            s.eject(EjectReason::ConsecutiveFailures, &POLICY, t1)
+                .unwrap()
+                - t1,
+            Duration::from_secs(20)
+        );
+        tokio::time::advance(Duration::from_secs(20)).await;
+        let t2 = Instant::now();
+        assert_eq!(
+            s.eject(EjectReason::ConsecutiveFailures, &POLICY, t2)
+                .unwrap()
+                - t2,
+            Duration::from_secs(40)
+        );
+        tokio::time::advance(Duration::from_secs(40)).await;
+        let t3 = Instant::now();
+        assert_eq!(
+            s.eject(EjectReason::ConsecutiveFailures, &POLICY, t3)
+                .unwrap()
+                - t3,
+            Duration::from_secs(60)
+        );
+        // Healthy for longer than the maximum: back to the base time.
+        tokio::time::advance(Duration::from_secs(60 + 61)).await;
+        let t4 = Instant::now();
+        assert_eq!(
+            s.eject(EjectReason::ConsecutiveFailures, &POLICY, t4)
+                .unwrap()
+                - t4,
+            Duration::from_secs(10)
+        );
+    }
+
+    #[test]
+    fn latency_average_moves_toward_samples() {
+        let s = EndpointState::new("http://a");
+        assert_eq!(s.latency(), None);
+        s.record_success(Duration::from_millis(100));
+        assert_eq!(s.latency(), Some(Duration::from_millis(100)));
+        for _ in 0..50 {
+            s.record_success(Duration::from_millis(20));
+        }
+        let l = s.latency().unwrap();
+        assert!(
+            l < Duration::from_millis(22) && l >= Duration::from_millis(20),
+            "{l:?}"
+        );
     }
 }

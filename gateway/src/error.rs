@@ -25,6 +25,7 @@ pub enum ErrorKind {
     MissingModel,
     UnknownModel,
     NoHealthyEndpoint,
+    Overloaded,
     ConnectFailed,
     UpstreamFailed,
     ConnectTimeout,
@@ -51,7 +52,7 @@ impl ProxyError {
         match self.kind {
             NotFound | MethodNotAllowed | BodyTooLarge | MalformedBody | MissingModel
             | UnknownModel => Source::Client,
-            NoHealthyEndpoint => Source::Gateway,
+            NoHealthyEndpoint | Overloaded => Source::Gateway,
             ConnectFailed | UpstreamFailed | ConnectTimeout | FirstTokenTimeout | TotalTimeout => {
                 Source::Upstream
             }
@@ -62,7 +63,10 @@ impl ProxyError {
     pub fn retryable(&self) -> bool {
         matches!(
             self.kind,
-            ErrorKind::ConnectFailed | ErrorKind::ConnectTimeout | ErrorKind::FirstTokenTimeout
+            ErrorKind::ConnectFailed
+                | ErrorKind::ConnectTimeout
+                | ErrorKind::FirstTokenTimeout
+                | ErrorKind::UpstreamFailed
         )
     }
 
@@ -73,7 +77,7 @@ impl ProxyError {
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             MalformedBody | MissingModel => StatusCode::BAD_REQUEST,
-            NoHealthyEndpoint => StatusCode::SERVICE_UNAVAILABLE,
+            NoHealthyEndpoint | Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ConnectFailed | UpstreamFailed => StatusCode::BAD_GATEWAY,
             ConnectTimeout | FirstTokenTimeout | TotalTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -98,6 +102,7 @@ impl ProxyError {
             MissingModel => "missing_model",
             UnknownModel => "model_not_found",
             NoHealthyEndpoint => "no_healthy_endpoint",
+            Overloaded => "overloaded",
             ConnectFailed => "upstream_connect_error",
             UpstreamFailed => "upstream_error",
             ConnectTimeout => "upstream_connect_timeout",
@@ -113,6 +118,7 @@ impl ProxyError {
             BodyTooLarge => Outcome::BodyTooLarge,
             UnknownModel => Outcome::UnknownModel,
             NoHealthyEndpoint => Outcome::NoEndpoint,
+            Overloaded => Outcome::Overloaded,
             ConnectFailed => Outcome::ConnectError,
             UpstreamFailed => Outcome::UpstreamError,
             ConnectTimeout => Outcome::TimeoutConnect,
@@ -145,6 +151,10 @@ impl ProxyError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if self.kind == ErrorKind::Overloaded {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.kind == ErrorKind::MethodNotAllowed {
             resp.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));

@@ -1,6 +1,6 @@
 //! The gateway's shared state: the live routing table and what builds it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
@@ -13,6 +13,18 @@ pub struct Gateway {
     table: ArcSwap<Table>,
     compiler: Compiler,
     ready: AtomicBool,
+    draining: AtomicBool,
+    in_flight: Arc<AtomicU32>,
+}
+
+/// A request's place under the data listener's `limits.max_in_flight`; released on drop.
+#[derive(Debug)]
+pub struct Slot(Arc<AtomicU32>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Gateway {
@@ -23,6 +35,8 @@ impl Gateway {
             table: ArcSwap::from_pointee(table),
             compiler,
             ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            in_flight: Arc::new(AtomicU32::new(0)),
         })
     }
 
@@ -41,5 +55,31 @@ impl Gateway {
 
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Fails readiness for good: the gateway is shutting down.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+        self.ready.store(false, Ordering::Relaxed);
+    }
+
+    /// Requests in flight on the data listener.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Takes a place under `limits.max_in_flight`, or `None` when the listener is full.
+    pub fn try_admit(&self) -> Option<Slot> {
+        let max = self.table().limits.max_in_flight;
+        self.in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self.in_flight.clone()))
     }
 }

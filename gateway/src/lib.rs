@@ -31,8 +31,10 @@ pub mod metrics;
 pub mod model_field;
 pub mod observe;
 pub mod proxy;
+pub mod retry;
 pub mod server;
 pub mod table;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

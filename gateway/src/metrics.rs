@@ -34,10 +34,12 @@ pub enum Outcome {
     UnknownModel,
     /// No endpoint of the model's backend could take the request.
     NoEndpoint,
+    /// The listener's in-flight or connection limit was reached (503 with `Retry-After`).
+    Overloaded,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 14] = [
+    pub const ALL: [Outcome; 15] = [
         Outcome::Success,
         Outcome::Upstream4xx,
         Outcome::Upstream5xx,
@@ -52,6 +54,7 @@ impl Outcome {
         Outcome::BodyTooLarge,
         Outcome::UnknownModel,
         Outcome::NoEndpoint,
+        Outcome::Overloaded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,7 +73,27 @@ impl Outcome {
             Outcome::BodyTooLarge => "body_too_large",
             Outcome::UnknownModel => "unknown_model",
             Outcome::NoEndpoint => "no_endpoint",
+            Outcome::Overloaded => "overloaded",
         }
+    }
+
+    /// The endpoint failure this outcome stands for, if any. Client cancellations and the total
+    /// timeout (a long answer, not a sick endpoint) are not failures.
+    pub fn failure(self) -> Option<crate::endpoint::Failure> {
+        use crate::endpoint::Failure;
+        match self {
+            Outcome::Upstream5xx => Some(Failure::Status5xx),
+            Outcome::ConnectError => Some(Failure::Connect),
+            Outcome::UpstreamError => Some(Failure::Reset),
+            Outcome::TimeoutConnect | Outcome::TimeoutFirstToken => Some(Failure::Timeout),
+            Outcome::TimeoutIdle => Some(Failure::Stall),
+            _ => None,
+        }
+    }
+
+    /// Whether the endpoint answered as it should (2xx, or a 4xx that is the client's fault).
+    pub fn is_success(self) -> bool {
+        matches!(self, Outcome::Success | Outcome::Upstream4xx)
     }
 
     fn index(self) -> usize {
@@ -119,6 +142,12 @@ pub struct Metrics {
     input_tokens: IntCounterVec,
     output_tokens: IntCounterVec,
     in_flight: IntGaugeVec,
+    ejected: IntGaugeVec,
+    ejections: IntCounterVec,
+    failures: IntCounterVec,
+    retries: IntCounterVec,
+    reloads: IntCounterVec,
+    connections: IntGaugeVec,
     rejected: [OnceLock<IntCounter>; Outcome::ALL.len()],
 }
 
@@ -195,6 +224,66 @@ impl Metrics {
                 &["backend", "endpoint"],
             ),
         )?;
+        let ejected = register(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "infergate_endpoint_ejected",
+                    "1 while the endpoint is ejected by outlier detection, else 0.",
+                ),
+                &["backend", "endpoint"],
+            ),
+        )?;
+        let ejections = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "infergate_endpoint_ejections_total",
+                    "Ejections of an endpoint, by reason.",
+                ),
+                &["backend", "endpoint", "reason"],
+            ),
+        )?;
+        let failures = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "infergate_upstream_failures_total",
+                    "Failed attempts on an endpoint (retried or not), by kind.",
+                ),
+                &["backend", "endpoint", "reason"],
+            ),
+        )?;
+        let retries = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "infergate_retries_total",
+                    "Retry decisions: `retried` on another endpoint, or not retried because the `budget` or `attempts` ran out.",
+                ),
+                &["backend", "result"],
+            ),
+        )?;
+        let reloads = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "infergate_config_reloads_total",
+                    "Config reloads by result (success, failure).",
+                ),
+                &["result"],
+            ),
+        )?;
+        let connections = register(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "infergate_connections_open",
+                    "Open client connections per listener.",
+                ),
+                &["listener"],
+            ),
+        )?;
         let build = register(
             &r,
             IntGaugeVec::new(
@@ -212,6 +301,12 @@ impl Metrics {
             input_tokens,
             output_tokens,
             in_flight,
+            ejected,
+            ejections,
+            failures,
+            retries,
+            reloads,
+            connections,
             rejected: Default::default(),
         })
     }
@@ -242,8 +337,35 @@ impl Metrics {
             .inc();
     }
 
-    pub fn in_flight_gauge(&self, backend: &str, endpoint: &str) -> IntGauge {
-        self.in_flight.with_label_values(&[backend, endpoint])
+    /// Resolves the per-endpoint handles.
+    pub fn endpoint(&self, backend: &str, endpoint: &str) -> EndpointMetrics {
+        let labels = [backend, endpoint];
+        EndpointMetrics {
+            labels: labels.map(Box::<str>::from),
+            in_flight: self.in_flight.with_label_values(&labels),
+            ejected: self.ejected.with_label_values(&labels),
+            ejections: self.ejections.with_label_values(&[
+                backend,
+                endpoint,
+                "consecutive_failures",
+            ]),
+            failures_vec: self.failures.clone(),
+            failures: Default::default(),
+        }
+    }
+
+    pub fn retries(&self, backend: &str, result: &str) -> IntCounter {
+        self.retries.with_label_values(&[backend, result])
+    }
+
+    pub fn reload(&self, ok: bool) {
+        self.reloads
+            .with_label_values(&[if ok { "success" } else { "failure" }])
+            .inc();
+    }
+
+    pub fn connections(&self, listener: &str) -> IntGauge {
+        self.connections.with_label_values(&[listener])
     }
 
     /// The text exposition of every metric.
@@ -252,6 +374,27 @@ impl Metrics {
         // Encoding into a Vec cannot fail on I/O; a family that fails to encode is skipped.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
+    }
+}
+
+/// Handles of one endpoint of a backend.
+pub struct EndpointMetrics {
+    labels: [Box<str>; 2],
+    pub in_flight: IntGauge,
+    pub ejected: IntGauge,
+    pub ejections: IntCounter,
+    failures_vec: IntCounterVec,
+    failures: [OnceLock<IntCounter>; 5],
+}
+
+impl EndpointMetrics {
+    pub fn failure(&self, f: crate::endpoint::Failure) {
+        self.failures[f as usize]
+            .get_or_init(|| {
+                let [b, e] = &self.labels;
+                self.failures_vec.with_label_values(&[b, e, f.as_str()])
+            })
+            .inc();
     }
 }
 

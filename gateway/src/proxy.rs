@@ -14,10 +14,11 @@ use rand::Rng;
 use tokio::time::{timeout_at, Instant};
 
 use crate::body::{Exchange, GatewayBody, ObservedBody};
+use crate::endpoint::Failure;
 use crate::error::{ErrorKind, ProxyError};
 use crate::gateway::Gateway;
 use crate::model_field::{extract_model, ModelFieldError};
-use crate::table::EndpointRt;
+use crate::table::{BackendRt, EndpointRt};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest client-supplied request id kept; a longer one is replaced.
@@ -37,6 +38,7 @@ pub async fn handle(
             e.into_response()
         }
     };
+
     resp.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
     Ok(resp)
 }
@@ -91,9 +93,15 @@ async fn proxy(
         }
     }
 
-    let table = gw.table();
+    let Some(slot) = gw.try_admit() else {
+        return Err(reject(ProxyError::new(
+            ErrorKind::Overloaded,
+            "the gateway has too many requests in flight; retry shortly",
+        )));
+    };
+    let limits = gw.table().limits;
     let (parts, body) = req.into_parts();
-    let body = read_body(body, &parts.headers, table.max_body_bytes)
+    let body = read_body(body, &parts.headers, limits.max_body_bytes)
         .await
         .map_err(reject)?;
     let model = extract_model(&body).map_err(|e| {
@@ -108,88 +116,216 @@ async fn proxy(
             ),
         })
     })?;
-    let Some(route) = table.route(&model).cloned() else {
-        return Err(reject(ProxyError::new(
-            ErrorKind::UnknownModel,
-            format!("The model `{model}` does not exist."),
-        )));
+    let (route, budget) = {
+        let table = gw.table();
+        let Some(route) = table.route(&model).cloned() else {
+            return Err(reject(ProxyError::new(
+                ErrorKind::UnknownModel,
+                format!("The model `{model}` does not exist."),
+            )));
+        };
+        (route, table.retry_budget.clone())
     };
-    drop(table);
+    budget.deposit();
 
     let backend = route.backend.clone();
-    let Some((idx, guard)) = backend.pick() else {
-        let e = ProxyError::new(
-            ErrorKind::NoHealthyEndpoint,
-            format!(
-                "no endpoint of backend `{}` can take the request",
-                backend.name
-            ),
-        );
-        route.unrouted.count(e.outcome());
-        return Err(e);
-    };
+    let t = backend.timeouts;
+    let total_deadline = start + t.total;
+    let max_attempts = backend.retry.max_attempts as usize;
+    let mut tried: Vec<usize> = Vec::new();
+    let mut slot = Some(slot);
+    loop {
+        let Some((idx, guard)) = backend.pick(&tried, Instant::now()) else {
+            let e = ProxyError::new(
+                ErrorKind::NoHealthyEndpoint,
+                format!(
+                    "no endpoint of backend `{}` can take the request",
+                    backend.name
+                ),
+            );
+            route.unrouted.count(e.outcome());
+            return Err(e);
+        };
+        let mut exchange = Exchange::new(route.clone(), idx, guard, start);
+        exchange.hold(slot.take());
+        let failed = match attempt(
+            &backend,
+            idx,
+            &parts,
+            body.clone(),
+            request_id,
+            exchange,
+            total_deadline,
+        )
+        .await
+        {
+            Ok(resp) => return Ok(resp),
+            Err(f) => f,
+        };
+        let Failed {
+            error,
+            failure,
+            mut exchange,
+            passthrough,
+        } = *failed;
+        let retryable = error.retryable() || passthrough.is_some();
+        let more_endpoints = tried.len() + 1 < backend.endpoints.len();
+        let retry = if !retryable {
+            false
+        } else if tried.len() + 1 >= max_attempts || !more_endpoints {
+            if max_attempts > 1 {
+                gw.metrics().retries(&backend.name, "attempts").inc();
+            }
+            false
+        } else if Instant::now() >= total_deadline {
+            false
+        } else if budget.try_withdraw() {
+            gw.metrics().retries(&backend.name, "retried").inc();
+            true
+        } else {
+            gw.metrics().retries(&backend.name, "budget").inc();
+            false
+        };
+        if retry {
+            tracing::debug!(
+                request_id = ?request_id,
+                endpoint = %backend.endpoints[idx].state.url,
+                error = %error,
+                "retrying on another endpoint"
+            );
+            slot = exchange.release_slot();
+            exchange.abandon(failure);
+            tried.push(idx);
+            continue;
+        }
+        if let Some(resp) = passthrough {
+            // The last answer was a retryable status: the client gets it as it is.
+            return Ok(finish_response(resp, exchange, &backend));
+        }
+        exchange.finish(error.outcome());
+        return Err(error);
+    }
+}
+
+/// A failed attempt: the error, the endpoint failure it stands for, and, for a retryable
+/// status, the upstream's response so that it can be passed through when no retry follows.
+struct Failed {
+    error: ProxyError,
+    failure: Option<Failure>,
+    exchange: Exchange,
+    passthrough: Option<(http::response::Parts, Incoming)>,
+}
+
+/// One attempt on endpoint `idx`. Waits for the response head and its first body frame under
+/// the first-token deadline: until then every failure is still a clean error response.
+async fn attempt(
+    backend: &BackendRt,
+    idx: usize,
+    parts: &http::request::Parts,
+    body: Bytes,
+    request_id: &HeaderValue,
+    mut exchange: Exchange,
+    total_deadline: Instant,
+) -> Result<Response<GatewayBody>, Box<Failed>> {
     let ep = &backend.endpoints[idx];
     let t = backend.timeouts;
-    let mut exchange = Exchange::new(route.clone(), idx, guard, start);
-    let upstream_req = upstream_request(&parts, body, ep, request_id);
-
-    let total_deadline = start + t.total;
-    let first_deadline = (Instant::now() + t.first_token).min(total_deadline);
+    let sent = Instant::now();
+    let first_deadline = (sent + t.first_token).min(total_deadline);
     let first_kind = if first_deadline == total_deadline {
         ErrorKind::TotalTimeout
     } else {
         ErrorKind::FirstTokenTimeout
     };
-    let fail = |exchange: &mut Exchange, e: ProxyError| {
-        exchange.finish(e.outcome());
-        e
+    let upstream_req = upstream_request(parts, body, ep, request_id);
+    let fail = |exchange: Exchange, error: ProxyError| {
+        let failure = error.outcome().failure();
+        Err(Box::new(Failed {
+            error,
+            failure,
+            exchange,
+            passthrough: None,
+        }))
     };
 
     let resp = match timeout_at(first_deadline, backend.client.request(upstream_req)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(fail(&mut exchange, classify(&e, &ep.state.url))),
+        Ok(Err(e)) => return fail(exchange, classify(&e, &ep.state.url)),
         Err(_) => {
-            return Err(fail(
-                &mut exchange,
-                ProxyError::new(
-                    first_kind,
-                    format!("{} sent no response in time", ep.state.url),
-                ),
-            ))
+            let msg = format!("{} sent no response in time", ep.state.url);
+            return fail(exchange, ProxyError::new(first_kind, msg));
         }
     };
-
-    let (mut rparts, mut incoming) = resp.into_parts();
-    let sse = rparts.status.is_success() && is_event_stream(&rparts.headers);
-    // Commit at the first token: for a stream, wait for the first body frame before answering,
-    // so that a failure until then is still a clean error response.
-    let first = if sse {
+    exchange.set_ttfb(sent.elapsed());
+    let (rparts, mut incoming) = resp.into_parts();
+    if backend.retry.retries_status(rparts.status) {
+        let failure = rparts
+            .status
+            .is_server_error()
+            .then_some(Failure::Status5xx);
+        let error = ProxyError::new(
+            ErrorKind::UpstreamFailed,
+            format!("{} answered {}", ep.state.url, rparts.status),
+        );
+        return Err(Box::new(Failed {
+            error,
+            failure,
+            exchange,
+            passthrough: Some((rparts, incoming)),
+        }));
+    }
+    // Commit at the first token: wait for the first body frame before answering.
+    let first = if rparts.status.is_success() {
         match timeout_at(first_deadline, incoming.frame()).await {
             Ok(Some(Ok(f))) => Some(f),
             Ok(None) => None,
             Ok(Some(Err(e))) => {
-                return Err(fail(
-                    &mut exchange,
-                    ProxyError::new(
-                        ErrorKind::UpstreamFailed,
-                        format!("{} failed before the first event: {e}", ep.state.url),
-                    ),
-                ))
+                let msg = format!("{} failed before the first byte: {e}", ep.state.url);
+                return fail(exchange, ProxyError::new(ErrorKind::UpstreamFailed, msg));
             }
             Err(_) => {
-                return Err(fail(
-                    &mut exchange,
-                    ProxyError::new(
-                        first_kind,
-                        format!("{} sent no first event in time", ep.state.url),
-                    ),
-                ))
+                let msg = format!("{} sent no first event in time", ep.state.url);
+                return fail(exchange, ProxyError::new(first_kind, msg));
             }
         }
     } else {
         None
     };
+    Ok(respond(
+        rparts,
+        incoming,
+        first,
+        exchange,
+        backend,
+        total_deadline,
+    ))
+}
 
+/// Passes a response that was held back for a possible retry through to the client.
+fn finish_response(
+    (rparts, incoming): (http::response::Parts, Incoming),
+    exchange: Exchange,
+    backend: &BackendRt,
+) -> Response<GatewayBody> {
+    let deadline = Instant::now() + backend.timeouts.idle;
+    respond(
+        rparts,
+        incoming,
+        None,
+        exchange,
+        backend,
+        deadline.max(Instant::now()),
+    )
+}
+
+fn respond(
+    mut rparts: http::response::Parts,
+    incoming: Incoming,
+    first: Option<http_body::Frame<Bytes>>,
+    exchange: Exchange,
+    backend: &BackendRt,
+    total_deadline: Instant,
+) -> Response<GatewayBody> {
+    let sse = rparts.status.is_success() && is_event_stream(&rparts.headers);
     strip_hop_by_hop(&mut rparts.headers);
     if sse {
         rparts.headers.remove(header::CONTENT_LENGTH);
@@ -202,13 +338,10 @@ async fn proxy(
         sse,
         exchange,
         status,
-        t.idle,
+        backend.timeouts.idle,
         total_deadline,
     );
-    Ok(Response::from_parts(
-        rparts,
-        GatewayBody::Observed(Box::new(body)),
-    ))
+    Response::from_parts(rparts, GatewayBody::Observed(Box::new(body)))
 }
 
 /// Reads the request body, refusing more than `limit` bytes.

@@ -12,11 +12,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use infergate_config::{Config, ConfigError, ConfigErrors};
-use prometheus::IntGauge;
 use rand::Rng;
+use tokio::time::Instant;
 
-use crate::endpoint::{EndpointRegistry, EndpointState, InFlight};
-use crate::metrics::{Metrics, RouteMetrics};
+use crate::endpoint::{
+    EjectReason, EndpointRegistry, EndpointState, Failure, InFlight, OutlierPolicy,
+};
+use crate::metrics::{EndpointMetrics, Metrics, RouteMetrics};
+use crate::retry::RetryBudget;
 
 /// The pooled HTTP client used to reach model servers.
 pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
@@ -26,8 +29,18 @@ pub struct Table {
     models: HashMap<Box<str>, Arc<ModelRoute>>,
     /// `GET /v1/models`, rendered once.
     pub models_json: Bytes,
-    pub max_body_bytes: u64,
+    pub limits: Limits,
+    pub retry_budget: Arc<RetryBudget>,
     backends: Vec<Arc<BackendRt>>,
+}
+
+/// Limits of the data listener, as the data path uses them.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_body_bytes: u64,
+    pub max_in_flight: u32,
+    pub max_connections: u32,
+    pub keepalive_timeout: Duration,
 }
 
 impl Table {
@@ -60,12 +73,27 @@ pub struct Timeouts {
     pub total: Duration,
 }
 
+/// When to try another endpoint.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub on_status: Vec<u16>,
+}
+
+impl RetryPolicy {
+    pub fn retries_status(&self, status: http::StatusCode) -> bool {
+        self.on_status.contains(&status.as_u16())
+    }
+}
+
 /// A backend as the data path uses it.
 pub struct BackendRt {
     pub name: Box<str>,
     pub endpoints: Vec<EndpointRt>,
     pub timeouts: Timeouts,
     pub max_in_flight: Option<u32>,
+    pub retry: RetryPolicy,
+    pub outlier: OutlierPolicy,
     pub client: UpstreamClient,
 }
 
@@ -76,37 +104,115 @@ pub struct EndpointRt {
     pub authority: Authority,
     /// Path prefix without a trailing slash; empty for none.
     pub prefix: Box<str>,
-    pub in_flight_gauge: IntGauge,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub metrics: EndpointMetrics,
 }
 
 impl BackendRt {
-    /// Power of two choices on in-flight requests: two distinct endpoints at random, the less
-    /// loaded wins. An endpoint at its in-flight limit is passed over; `None` when all are full.
-    pub fn pick(&self) -> Option<(usize, InFlight)> {
+    /// Power of two choices on in-flight requests: two distinct endpoints at random among those
+    /// that take traffic (not ejected, not in `exclude`), the less loaded wins. An endpoint at
+    /// its in-flight limit is passed over. When no endpoint takes traffic, the one whose ejection
+    /// ends first is used: traffic still flows to the least bad. `None` when every endpoint not
+    /// excluded is full.
+    pub fn pick(&self, exclude: &[usize], now: Instant) -> Option<(usize, InFlight)> {
         let n = self.endpoints.len();
         let limit = self.max_in_flight;
         let try_take = |i: usize| self.endpoints[i].state.try_acquire(limit).map(|g| (i, g));
-        match n {
-            0 => None,
-            1 => try_take(0),
-            _ => {
+        let load = |i: usize| self.endpoints[i].state.in_flight();
+        let usable = |i: usize| !exclude.contains(&i) && !self.endpoints[i].state.is_ejected(now);
+        let better = |a: usize, b: usize| if load(b) < load(a) { (b, a) } else { (a, b) };
+
+        if n >= 2 {
+            // Fast path: two distinct random endpoints, both usable.
+            let mut rng = rand::rng();
+            let a = rng.random_range(0..n);
+            let mut b = rng.random_range(0..n - 1);
+            if b >= a {
+                b += 1;
+            }
+            if usable(a) && usable(b) {
+                let (first, second) = better(a, b);
+                if let Some(t) = try_take(first).or_else(|| try_take(second)) {
+                    return Some(t);
+                }
+            }
+        }
+        let candidates: Vec<usize> = (0..n).filter(|&i| usable(i)).collect();
+        match candidates.len() {
+            0 => {}
+            1 => {
+                if let Some(t) = try_take(candidates[0]) {
+                    return Some(t);
+                }
+            }
+            k => {
                 let mut rng = rand::rng();
-                let a = rng.random_range(0..n);
-                let mut b = rng.random_range(0..n - 1);
+                let a = rng.random_range(0..k);
+                let mut b = rng.random_range(0..k - 1);
                 if b >= a {
                     b += 1;
                 }
-                let load = |i: usize| self.endpoints[i].state.in_flight();
-                let (first, second) = if load(b) < load(a) { (b, a) } else { (a, b) };
-                try_take(first).or_else(|| try_take(second)).or_else(|| {
-                    let mut order: Vec<usize> = (0..n).collect();
-                    order.sort_by_key(|&i| load(i));
-                    order.into_iter().find_map(try_take)
-                })
+                let (first, second) = better(candidates[a], candidates[b]);
+                if let Some(t) = try_take(first).or_else(|| try_take(second)) {
+                    return Some(t);
+                }
+                let mut by_load = candidates.clone();
+                by_load.sort_by_key(|&i| load(i));
+                if let Some(t) = by_load.into_iter().find_map(try_take) {
+                    return Some(t);
+                }
             }
         }
+        if !candidates.is_empty() {
+            return None;
+        }
+        // Nothing usable: the ejected endpoint that comes back first, if not excluded.
+        let mut ejected: Vec<(Instant, usize)> = (0..n)
+            .filter(|i| !exclude.contains(i))
+            .map(|i| {
+                let until = self.endpoints[i].state.ejection(now).map_or(now, |e| e.0);
+                (until, i)
+            })
+            .collect();
+        ejected.sort_unstable();
+        ejected.into_iter().find_map(|(_, i)| try_take(i))
+    }
+
+    /// Records a failed attempt on endpoint `i`; ejects it when its failure streak reached the
+    /// threshold and the backend's ejection cap allows. Returns the ejection's end.
+    pub fn on_failure(&self, i: usize, failure: Failure, now: Instant) -> Option<Instant> {
+        let ep = self.endpoints.get(i)?;
+        ep.metrics.failure(failure);
+        if !ep.state.record_failure(&self.outlier) {
+            return None;
+        }
+        let n = self.endpoints.len();
+        let cap = (n * self.outlier.max_ejected_percent as usize / 100).min(n - 1);
+        let ejected = self
+            .endpoints
+            .iter()
+            .filter(|e| e.state.is_ejected(now))
+            .count();
+        if ejected >= cap {
+            return None;
+        }
+        let until = ep
+            .state
+            .eject(EjectReason::ConsecutiveFailures, &self.outlier, now)?;
+        ep.metrics.ejections.inc();
+        tracing::warn!(
+            backend = %self.name,
+            endpoint = %ep.state.url,
+            reason = EjectReason::ConsecutiveFailures.as_str(),
+            seconds = (until - now).as_secs_f64(),
+            "endpoint ejected"
+        );
+        Some(until)
     }
 }
+
+/// The settings a retry budget was made with (ratio as bits, floor).
+type BudgetKey = (u64, u32);
 
 /// Compiles configs into tables. Keeps what must outlive one snapshot: endpoint state and the
 /// upstream clients (with their connection pools).
@@ -114,6 +220,7 @@ pub struct Compiler {
     metrics: Arc<Metrics>,
     endpoints: EndpointRegistry,
     clients: Mutex<HashMap<Duration, UpstreamClient>>,
+    retry_budget: Mutex<Option<(BudgetKey, Arc<RetryBudget>)>>,
 }
 
 impl Compiler {
@@ -122,6 +229,24 @@ impl Compiler {
             metrics,
             endpoints: EndpointRegistry::default(),
             clients: Mutex::new(HashMap::new()),
+            retry_budget: Mutex::new(None),
+        }
+    }
+
+    /// The retry budget; kept across reloads while its settings stay the same.
+    fn retry_budget(&self, ratio: f64, min_per_second: u32) -> Arc<RetryBudget> {
+        let mut cur = self
+            .retry_budget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (ratio.to_bits(), min_per_second);
+        match &*cur {
+            Some((k, b)) if *k == key => b.clone(),
+            _ => {
+                let b = Arc::new(RetryBudget::new(ratio, min_per_second));
+                *cur = Some((key, b.clone()));
+                b
+            }
         }
     }
 
@@ -165,7 +290,8 @@ impl Compiler {
                             scheme,
                             authority,
                             prefix,
-                            in_flight_gauge: self.metrics.in_flight_gauge(&b.name, url),
+                            labels: e.labels.clone(),
+                            metrics: self.metrics.endpoint(&b.name, url),
                         })
                     }
                     Err(reason) => errs.push(ConfigError {
@@ -185,6 +311,16 @@ impl Compiler {
                     total: t.total.get(),
                 },
                 max_in_flight: b.limits.max_in_flight_per_endpoint,
+                retry: RetryPolicy {
+                    max_attempts: b.retry.max_attempts,
+                    on_status: b.retry.on_status.clone(),
+                },
+                outlier: OutlierPolicy {
+                    consecutive_failures: b.outlier.consecutive_failures,
+                    base_ejection: b.outlier.base_ejection.get(),
+                    max_ejection: b.outlier.max_ejection.get(),
+                    max_ejected_percent: b.outlier.max_ejected_percent,
+                },
                 client: self.client(t.connect.get()),
             });
             backends.insert(b.name.as_str(), rt.clone());
@@ -238,7 +374,14 @@ impl Compiler {
         Ok(Table {
             models,
             models_json,
-            max_body_bytes: cfg.limits.max_body_bytes.get(),
+            limits: Limits {
+                max_body_bytes: cfg.limits.max_body_bytes.get(),
+                max_in_flight: cfg.limits.max_in_flight,
+                max_connections: cfg.limits.max_connections,
+                keepalive_timeout: cfg.limits.keepalive_timeout.get(),
+            },
+            retry_budget: self
+                .retry_budget(cfg.retry_budget.ratio, cfg.retry_budget.min_per_second),
             backends: ordered,
         })
     }
@@ -287,14 +430,14 @@ mod tests {
         assert_eq!(b.endpoints[1].prefix.as_ref(), "/v1");
         let busy: Vec<_> = (0..5).map(|_| b.endpoints[0].state.acquire()).collect();
         for _ in 0..100 {
-            let (i, _g) = b.pick().unwrap();
+            let (i, _g) = b.pick(&[], Instant::now()).unwrap();
             assert_eq!(i, 1);
         }
         drop(busy);
         let mut seen = [0i32; 2];
         let mut held = Vec::new();
         for _ in 0..100 {
-            let (i, g) = b.pick().unwrap();
+            let (i, g) = b.pick(&[], Instant::now()).unwrap();
             seen[i] += 1;
             held.push(g);
         }
@@ -309,11 +452,13 @@ mod tests {
             ", limits: { max_in_flight_per_endpoint: 2 }",
         );
         let b = &t.route("m").unwrap().backend;
-        let held: Vec<_> = (0..6).map(|_| b.pick().expect("capacity left")).collect();
+        let held: Vec<_> = (0..6)
+            .map(|_| b.pick(&[], Instant::now()).expect("capacity left"))
+            .collect();
         assert!(b.endpoints.iter().all(|e| e.state.in_flight() == 2));
-        assert!(b.pick().is_none());
+        assert!(b.pick(&[], Instant::now()).is_none());
         drop(held);
-        assert!(b.pick().is_some());
+        assert!(b.pick(&[], Instant::now()).is_some());
     }
 
     #[tokio::test]
