@@ -252,8 +252,7 @@ impl Default for Outlier {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
-    /// Base URL, `http://host:port` (an optional path prefix is kept; `https://` needs TLS
-    /// support and is rejected for now).
+    /// Base URL, `http://host:port` or `https://host:port` (an optional path prefix is kept).
     pub url: String,
     /// Free-form labels such as `node`, `gpus`, `version`. Used by health feeds and routing.
     #[serde(default)]

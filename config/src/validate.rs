@@ -238,11 +238,12 @@ fn check_url(url: &str) -> Result<(), String> {
         .parse()
         .map_err(|e| format!("{url:?} is not a valid URL ({e})"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!("{url:?}: https upstreams are not supported yet"));
+        Some("http" | "https") => {}
+        Some(other) => {
+            return Err(format!(
+                "{url:?}: unsupported scheme {other:?} (use http or https)"
+            ))
         }
-        Some(other) => return Err(format!("{url:?}: unsupported scheme {other:?} (use http)")),
         None => return Err(format!("{url:?} has no scheme (write http://{url})")),
     }
     if uri.host().is_none_or(str::is_empty) {

@@ -31,13 +31,16 @@ pub mod metrics;
 pub mod model_field;
 pub mod observe;
 pub mod proxy;
+pub mod reload;
 pub mod retry;
 pub mod server;
 pub mod table;
 pub mod tls;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use infergate_config::{Config, ConfigErrors};
 use tokio::net::TcpListener;
@@ -45,6 +48,7 @@ use tokio::task::JoinHandle;
 
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
+use crate::server::{ConnLimits, Server};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +61,8 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("listeners.data.tls: {0}")]
+    Tls(#[from] tls::TlsError),
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -66,6 +72,8 @@ pub struct Running {
     pub gateway: Arc<Gateway>,
     pub data_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    data: Server,
+    admin: Server,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -77,27 +85,96 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    /// Graceful drain: fails `/readyz`, stops accepting on the data listener, lets requests in
+    /// flight finish, and returns when every data connection has closed (true) or `deadline`
+    /// passed (false). The admin listener keeps serving until the value is dropped.
+    pub async fn drain(&self, deadline: Duration) -> bool {
+        self.gateway.start_draining();
+        tracing::info!(
+            in_flight = self.gateway.in_flight(),
+            connections = self.data.open_connections(),
+            deadline_seconds = deadline.as_secs_f64(),
+            "draining"
+        );
+        tokio::time::timeout(deadline, self.data.shutdown())
+            .await
+            .is_ok()
+    }
+
+    pub fn data_connections(&self) -> u32 {
+        self.data.open_connections()
+    }
+
+    pub fn admin_connections(&self) -> u32 {
+        self.admin.open_connections()
+    }
+}
+
+/// Where the config came from, for hot reload.
+pub struct Source<'a> {
+    /// The file to watch and reload; `None` serves the given config for good.
+    pub path: Option<&'a Path>,
+    /// The text the config was parsed from (for its hash).
+    pub text: &'a str,
+    /// How often the file is checked for changes.
+    pub poll: Duration,
+}
+
 /// Binds both listeners and starts serving `cfg` on the current runtime.
-pub async fn start(cfg: &Config) -> Result<Running, StartError> {
+pub async fn start(cfg: &Config, source: Source<'_>) -> Result<Running, StartError> {
     let metrics = Arc::new(Metrics::new()?);
-    let gateway = Arc::new(Gateway::new(cfg, metrics)?);
+    let gateway = Arc::new(Gateway::with_text(cfg, source.text, metrics)?);
+    let tls = match &cfg.listeners.data.tls {
+        Some(t) => Some(Arc::new(tls::TlsTerminator::load(t)?)),
+        None => None,
+    };
     let data = bind("data", &cfg.listeners.data.address).await?;
     let admin = bind("admin", &cfg.listeners.admin.address).await?;
     let data_addr = local_addr("data", &data)?;
     let admin_addr = local_addr("admin", &admin)?;
 
+    let mut tasks = Vec::new();
+    if let Some(t) = &tls {
+        tasks.push(t.spawn_watcher(Duration::from_secs(1)));
+    }
+    let reloader = source.path.map(|p| {
+        let (r, t) = reload::spawn(gateway.clone(), p.to_path_buf(), source.poll);
+        tasks.extend(t);
+        r
+    });
+
     let gw = gateway.clone();
-    let data_task = server::spawn("data", data, move |req| proxy::handle(gw.clone(), req));
-    let gw = gateway.clone();
-    let admin_task = server::spawn("admin", admin, move |req| admin::handle(gw.clone(), req));
+    let data_server = server::spawn(
+        "data",
+        data,
+        ConnLimits::from_config(&cfg.limits),
+        tls,
+        Some(gateway.metrics().connections("data")),
+        move |req| proxy::handle(gw.clone(), req),
+    );
+    let admin_state = Arc::new(admin::Admin {
+        gateway: gateway.clone(),
+        reloader,
+    });
+    let admin_server = server::spawn(
+        "admin",
+        admin,
+        ConnLimits::from_config(&infergate_config::Limits::default()),
+        None,
+        None,
+        move |req| admin::handle(admin_state.clone(), req),
+    );
     gateway.set_ready(true);
-    tracing::info!(listener = "data", addr = %data_addr, "listening");
+    tracing::info!(listener = "data", addr = %data_addr, tls = cfg.listeners.data.tls.is_some(), "listening");
     tracing::info!(listener = "admin", addr = %admin_addr, "listening");
     Ok(Running {
         gateway,
         data_addr,
         admin_addr,
-        tasks: vec![data_task, admin_task],
+        data: data_server,
+        admin: admin_server,
+        tasks,
     })
 }
 

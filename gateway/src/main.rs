@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use infergate_config::{Config, LoadError};
@@ -106,14 +107,19 @@ fn init_logs(format: LogFormat) {
 
 fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
     init_logs(log_format);
-    let cfg = match Config::load(path) {
-        Ok(c) => c,
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
         Err(e) => {
-            tracing::error!(error = %e, "cannot load config");
-            return ExitCode::from(match e {
-                LoadError::Read { .. } => 2,
-                LoadError::Invalid { .. } => 1,
-            });
+            tracing::error!(path = %path.display(), error = %e, "cannot read config");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = match Config::from_yaml(&text) {
+        Ok(c) => c,
+        Err(errors) => {
+            let errors: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            tracing::error!(path = %path.display(), ?errors, "invalid config");
+            return ExitCode::from(1);
         }
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -127,33 +133,63 @@ fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
         }
     };
     rt.block_on(async {
-        let running = match infergate_gateway::start(&cfg).await {
+        let source = infergate_gateway::Source {
+            path: Some(path),
+            text: &text,
+            poll: Duration::from_secs(1),
+        };
+        let running = match infergate_gateway::start(&cfg, source).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start");
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_signal().await;
-        running.gateway.set_ready(false);
-        tracing::info!("shutting down");
-        drop(running);
+        let mut signals = match Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch signals");
+                return ExitCode::FAILURE;
+            }
+        };
+        signals.next().await;
+        // The drain deadline in force now (the config may have been reloaded since start).
+        let deadline = running.gateway.status().config.shutdown.drain_timeout.get();
+        tokio::select! {
+            done = running.drain(deadline) => {
+                if done {
+                    tracing::info!("drained; exiting");
+                } else {
+                    tracing::warn!(in_flight = running.gateway.in_flight(), "drain deadline passed; exiting");
+                }
+            }
+            _ = signals.next() => {
+                tracing::warn!(in_flight = running.gateway.in_flight(), "second signal; exiting now");
+            }
+        }
         ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; waiting for Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
+/// SIGTERM and SIGINT.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
+            _ = self.int.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
         }
     }
 }

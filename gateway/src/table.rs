@@ -21,8 +21,8 @@ use crate::endpoint::{
 use crate::metrics::{EndpointMetrics, Metrics, RouteMetrics};
 use crate::retry::RetryBudget;
 
-/// The pooled HTTP client used to reach model servers.
-pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
+/// The pooled HTTP client used to reach model servers (`http://` and `https://`).
+pub type UpstreamClient = Client<crate::tls::UpstreamConnector, Full<Bytes>>;
 
 /// The compiled routing table.
 pub struct Table {
@@ -31,6 +31,8 @@ pub struct Table {
     pub models_json: Bytes,
     pub limits: Limits,
     pub retry_budget: Arc<RetryBudget>,
+    /// Bearer token for `/admin/*`, resolved from `token` or `token_env`.
+    pub admin_token: Option<Box<str>>,
     backends: Vec<Arc<BackendRt>>,
 }
 
@@ -39,8 +41,6 @@ pub struct Table {
 pub struct Limits {
     pub max_body_bytes: u64,
     pub max_in_flight: u32,
-    pub max_connections: u32,
-    pub keepalive_timeout: Duration,
 }
 
 impl Table {
@@ -219,7 +219,7 @@ type BudgetKey = (u64, u32);
 pub struct Compiler {
     metrics: Arc<Metrics>,
     endpoints: EndpointRegistry,
-    clients: Mutex<HashMap<Duration, UpstreamClient>>,
+    clients: Mutex<HashMap<String, UpstreamClient>>,
     retry_budget: Mutex<Option<(BudgetKey, Arc<RetryBudget>)>>,
 }
 
@@ -254,24 +254,32 @@ impl Compiler {
         &self.metrics
     }
 
-    fn client(&self, connect_timeout: Duration) -> UpstreamClient {
+    /// The pooled client for a connect timeout and TLS settings; kept across reloads, so that
+    /// connection pools survive them.
+    fn client(
+        &self,
+        connect_timeout: Duration,
+        tls: &infergate_config::UpstreamTls,
+    ) -> Result<UpstreamClient, crate::tls::TlsError> {
+        let key = format!("{connect_timeout:?}|{tls:?}");
         let mut clients = self
             .clients
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        clients
-            .entry(connect_timeout)
-            .or_insert_with(|| {
-                let mut conn = HttpConnector::new();
-                conn.set_nodelay(true);
-                conn.set_connect_timeout(Some(connect_timeout));
-                conn.set_keepalive(Some(Duration::from_secs(60)));
-                Client::builder(TokioExecutor::new())
-                    .pool_timer(TokioTimer::new())
-                    .pool_idle_timeout(Duration::from_secs(90))
-                    .build(conn)
-            })
-            .clone()
+        if let Some(c) = clients.get(&key) {
+            return Ok(c.clone());
+        }
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let connector = crate::tls::upstream_connector(tls, http)?;
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 
     /// Builds a table from a config that passed validation.
@@ -301,6 +309,16 @@ impl Compiler {
                 }
             }
             let t = &b.timeouts;
+            let client = match self.client(t.connect.get(), &b.tls) {
+                Ok(c) => c,
+                Err(e) => {
+                    errs.push(ConfigError {
+                        path: format!("backends[{i}].tls"),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
             let rt = Arc::new(BackendRt {
                 name: b.name.as_str().into(),
                 endpoints,
@@ -321,7 +339,7 @@ impl Compiler {
                     max_ejection: b.outlier.max_ejection.get(),
                     max_ejected_percent: b.outlier.max_ejected_percent,
                 },
-                client: self.client(t.connect.get()),
+                client,
             });
             backends.insert(b.name.as_str(), rt.clone());
             ordered.push(rt);
@@ -366,6 +384,28 @@ impl Compiler {
                 "owned_by": "infergate",
             }));
         }
+        let admin = &cfg.listeners.admin;
+        let admin_token = match (&admin.token, &admin.token_env) {
+            (Some(t), _) => Some(t.0.as_str().into()),
+            (None, Some(var)) => match std::env::var(var) {
+                Ok(v) if v.len() >= 16 => Some(v.into_boxed_str()),
+                Ok(_) => {
+                    errs.push(ConfigError {
+                        path: "listeners.admin.token_env".into(),
+                        reason: format!("the token in ${var} must be at least 16 characters"),
+                    });
+                    None
+                }
+                Err(_) => {
+                    errs.push(ConfigError {
+                        path: "listeners.admin.token_env".into(),
+                        reason: format!("environment variable {var} is not set"),
+                    });
+                    None
+                }
+            },
+            (None, None) => None,
+        };
         if !errs.is_empty() {
             return Err(ConfigErrors(errs));
         }
@@ -377,11 +417,10 @@ impl Compiler {
             limits: Limits {
                 max_body_bytes: cfg.limits.max_body_bytes.get(),
                 max_in_flight: cfg.limits.max_in_flight,
-                max_connections: cfg.limits.max_connections,
-                keepalive_timeout: cfg.limits.keepalive_timeout.get(),
             },
             retry_budget: self
                 .retry_budget(cfg.retry_budget.ratio, cfg.retry_budget.min_per_second),
+            admin_token,
             backends: ordered,
         })
     }

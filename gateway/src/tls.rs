@@ -79,7 +79,8 @@ fn provider() -> Arc<CryptoProvider> {
 ///
 /// One [`ServerConfig`] serves all connections; its certificate resolver hands out the current
 /// certificate, which a reload swaps atomically. A connection uses the certificate current at
-/// its handshake and keeps it. Replacing the files by writing new ones and renaming them over
+/// its handshake and keeps it; a client that resumes a session made before a reload is not
+/// shown the new certificate until its next full handshake. Replacing the files by writing new ones and renaming them over
 /// the old (as Kubernetes secret volumes and most tools do) is the safe way to update: the
 /// watcher may otherwise see a new certificate beside the old key, which it reports and
 /// retries once the key file changes too.
