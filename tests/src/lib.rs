@@ -165,10 +165,18 @@ pub struct Gateway {
 impl Gateway {
     /// Starts the gateway with `config` (YAML); listeners should use port 0.
     pub async fn start(config: &str) -> Gateway {
+        Self::start_with_env(config, &[]).await
+    }
+
+    /// Starts the gateway with extra environment variables.
+    pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Gateway {
         let config_path = temp_path("gateway.yaml");
         std::fs::write(&config_path, config).unwrap();
         let mut cmd = Command::new(bin("infergate"));
         cmd.args(["run", "--config"]).arg(&config_path);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let (proc, addrs) = Proc::spawn(
             cmd,
             &[
@@ -197,6 +205,60 @@ impl Gateway {
              models:\n  - {{ name: demo, backend: demo-backend }}\n",
             eps.join(", ")
         )
+    }
+
+    /// Sends a signal (e.g. "TERM", "HUP") to the gateway process.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.proc.child.id().expect("gateway still running");
+        let ok = std::process::Command::new("kill")
+            .args([format!("-{sig}"), pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} {pid} failed");
+    }
+
+    /// Waits for the gateway process to exit and returns its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let status = tokio::time::timeout(within, self.proc.child.wait())
+            .await
+            .expect("gateway did not exit in time")
+            .unwrap();
+        status.code()
+    }
+
+    /// Rewrites the config file.
+    pub fn write_config(&self, config: &str) {
+        // Write then rename, as config management tools do, so the watcher never reads half.
+        let tmp = self.config_path.with_extension("tmp");
+        std::fs::write(&tmp, config).unwrap();
+        std::fs::rename(&tmp, &self.config_path).unwrap();
+    }
+
+    pub async fn metric(&self, name: &str, filter: &[(&str, &str)]) -> f64 {
+        metric_sum(&self.metrics().await, name, filter)
+    }
+
+    /// Waits until `metric` (summed over `filter`) reaches `value`.
+    pub async fn wait_metric(
+        &self,
+        name: &str,
+        filter: &[(&str, &str)],
+        value: f64,
+        within: Duration,
+    ) {
+        let deadline = Instant::now() + within;
+        loop {
+            let v = self.metric(name, filter).await;
+            if v == value {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}{filter:?} is {v}, never reached {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn metrics(&self) -> String {
@@ -327,11 +389,91 @@ pub async fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> Reply {
-    let req = Request::get(format!("http://{addr}{path}"))
-        .header("host", addr.to_string())
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    send(addr, req, false).await
+    get_with(addr, path, &[]).await
+}
+
+pub async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    request(addr, http::Method::GET, path, headers).await
+}
+
+pub async fn request(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    send(addr, b.body(Full::new(Bytes::new())).unwrap(), false).await
+}
+
+/// Outcome of one streamed request, as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamResult {
+    /// 200 and the stream ended with `[DONE]`.
+    Complete,
+    /// Failed before any byte of the body arrived (status, connection error).
+    FailedBeforeFirstByte(String),
+    /// Some body arrived, then the stream ended without `[DONE]` (cut).
+    Cut(String),
+}
+
+/// Sends one streamed chat completion and classifies how it ended. Never panics on a failure.
+pub async fn stream_once(addr: SocketAddr, body: &str) -> StreamResult {
+    let Ok(stream) = TcpStream::connect(addr).await else {
+        return StreamResult::FailedBeforeFirstByte("connect refused".into());
+    };
+    let io = TokioIo::new(stream);
+    let Ok((mut s, conn)) = hyper::client::conn::http1::handshake(io).await else {
+        return StreamResult::FailedBeforeFirstByte("handshake".into());
+    };
+    tokio::spawn(conn);
+    let req = post_request(addr, "/v1/chat/completions", body, &[]);
+    let resp = match s.send_request(req).await {
+        Ok(r) => r,
+        Err(e) => return StreamResult::FailedBeforeFirstByte(format!("send: {e}")),
+    };
+    if resp.status() != StatusCode::OK {
+        return StreamResult::FailedBeforeFirstByte(format!("status {}", resp.status()));
+    }
+    let mut body = resp.into_body();
+    let mut all = Vec::new();
+    loop {
+        match body.frame().await {
+            Some(Ok(f)) => {
+                if let Ok(d) = f.into_data() {
+                    all.extend_from_slice(&d);
+                }
+            }
+            Some(Err(e)) => {
+                return if all.is_empty() {
+                    StreamResult::FailedBeforeFirstByte(format!("body: {e}"))
+                } else {
+                    StreamResult::Cut(format!("body error after {} bytes: {e}", all.len()))
+                }
+            }
+            None => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&all);
+    if text.trim_end().ends_with("data: [DONE]") {
+        StreamResult::Complete
+    } else if all.is_empty() {
+        StreamResult::FailedBeforeFirstByte("empty body".into())
+    } else {
+        StreamResult::Cut(
+            text.lines()
+                .rev()
+                .find(|l| !l.is_empty())
+                .unwrap_or("")
+                .to_owned(),
+        )
+    }
 }
 
 /// Reads `name{labels...} value` samples matching every `label="value"` in `filter`, summed.

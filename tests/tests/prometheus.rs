@@ -18,7 +18,12 @@ fn free_port() -> SocketAddr {
 async fn query(prom: SocketAddr, q: &str) -> serde_json::Value {
     let path = format!("/api/v1/query?query={}", encode(q));
     let r = get(prom, &path).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body()));
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body())
+    );
     r.json()
 }
 
@@ -41,7 +46,10 @@ async fn prometheus_scrapes_and_queries_gateway_metrics() {
     let gw = Gateway::start(&Gateway::config(&[sim.url()], "")).await;
     let body = r#"{"model":"demo","messages":[{"role":"user","content":"hi"}],"max_tokens":10,"stream":true,"stream_options":{"include_usage":true}}"#;
     for _ in 0..5 {
-        assert_eq!(post(gw.data, "/v1/chat/completions", body).await.status, StatusCode::OK);
+        assert_eq!(
+            post(gw.data, "/v1/chat/completions", body).await.status,
+            StatusCode::OK
+        );
     }
 
     let dir = temp_path("prometheus");
@@ -60,7 +68,10 @@ async fn prometheus_scrapes_and_queries_gateway_metrics() {
     let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
     let mut prom = Command::new(bin)
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address={prom_addr}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -77,12 +88,19 @@ async fn prometheus_scrapes_and_queries_gateway_metrics() {
         )
         .await
         {
-            let v = query(prom_addr, r#"sum(infergate_requests_total{model="demo",outcome="success"})"#).await;
+            let v = query(
+                prom_addr,
+                r#"sum(infergate_requests_total{model="demo",outcome="success"})"#,
+            )
+            .await;
             if let Some(x) = scalar(&v) {
                 break x;
             }
         }
-        assert!(tokio::time::Instant::now() < deadline, "Prometheus never stored the gateway's metrics");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Prometheus never stored the gateway's metrics"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert_eq!(requests, 5.0);
@@ -96,7 +114,11 @@ async fn prometheus_scrapes_and_queries_gateway_metrics() {
     .await;
     let p50 = scalar(&ttft).unwrap();
     assert!((0.09..=0.125).contains(&p50), "p50 TTFT {p50}");
-    let tokens = query(prom_addr, r#"sum(infergate_output_tokens_total{model="demo"})"#).await;
+    let tokens = query(
+        prom_addr,
+        r#"sum(infergate_output_tokens_total{model="demo"})"#,
+    )
+    .await;
     assert_eq!(scalar(&tokens), Some(50.0));
 
     prom.kill().await.unwrap();
