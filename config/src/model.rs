@@ -148,7 +148,7 @@ pub struct Limits {
     pub max_header_bytes: ByteSize,
     /// Most request headers; more get 431. Default `100`.
     pub max_headers: u32,
-    /// Time a client has to send a complete request head. Default `10s`.
+    /// Time a client has to send a complete request head. Default `30s`.
     pub header_read_timeout: Dur,
     /// An idle keep-alive connection (no request in flight) is closed after this. Default `60s`.
     pub keepalive_timeout: Dur,
@@ -166,7 +166,7 @@ impl Default for Limits {
             max_body_bytes: ByteSize::mib(8),
             max_header_bytes: ByteSize::kib(64),
             max_headers: 100,
-            header_read_timeout: Dur::secs(10),
+            header_read_timeout: Dur::secs(30),
             keepalive_timeout: Dur::secs(60),
             max_connections: 10_000,
             max_in_flight: 4096,

@@ -145,3 +145,49 @@ fn json_schema_describes_the_config() {
     assert!(text.contains("max_in_flight_per_endpoint"));
     assert!(text.contains("additionalProperties"));
 }
+
+#[test]
+fn resilience_settings_are_checked() {
+    let yaml = GOOD
+        .replace(
+            "endpoints: [{ url: \"http://10.0.0.2:8000\" }]",
+            "endpoints: [{ url: \"https://10.0.0.2:8443\" }]\n    retry: { max_attempts: 0, on_status: [200, 503] }\n    outlier: { max_ejected_percent: 150, base_ejection: 10m, max_ejection: 1m }\n    tls: { cert_file: /c.pem }",
+        )
+        .replace(
+            "admin: { address: \"127.0.0.1:9190\" }",
+            "admin: { address: \"127.0.0.1:9190\", token: short, token_env: X }\nretry_budget: { ratio: 1.5 }\nlimits: { max_headers: 0, max_header_bytes: 100 }\nshutdown: { drain_timeout: 0s }",
+        );
+    let errs = errors(&yaml);
+    let expected = [
+        "listeners.admin.token_env: set either token or token_env, not both",
+        "listeners.admin.token: must be at least 16 characters",
+        "limits.max_header_bytes: must be at least 1KiB",
+        "limits.max_headers: must be greater than 0",
+        "shutdown.drain_timeout: must be greater than 0",
+        "retry_budget.ratio: 1.5 is not a fraction between 0 and 1",
+        "backends[1].retry.max_attempts: 0 is not between 1 and 10",
+        "backends[1].retry.on_status[0]: 200 is not an error status",
+        "backends[1].outlier.max_ejected_percent: 150 is more than 100",
+        "backends[1].outlier.base_ejection: 10m is longer than max_ejection (1m)",
+        "backends[1].tls: cert_file and key_file go together",
+    ];
+    for want in expected {
+        assert!(
+            errs.iter().any(|e| e.starts_with(want)),
+            "missing {want:?} in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let yaml = GOOD.replace(
+        "admin: { address: \"127.0.0.1:9190\" }",
+        "admin: { address: \"127.0.0.1:9190\", token: \"0123456789abcdef-secret\" }",
+    );
+    let cfg = Config::from_yaml(&yaml).unwrap();
+    let json = serde_json::to_string(&cfg).unwrap();
+    assert!(json.contains("\"token\":\"***\""), "{json}");
+    assert!(!format!("{cfg:?}").contains("secret"));
+}
