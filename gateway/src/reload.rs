@@ -147,11 +147,14 @@ async fn reload_once(
             return Err(errs);
         }
     };
-    if matches!(trigger, Trigger::FileChanged)
-        && gw.status().hash == crate::gateway::content_hash(&text)
-    {
-        // Touched but not changed.
-        return Ok(gw.status().version);
+    if matches!(trigger, Trigger::FileChanged) {
+        // Touched but not changed, or the same text that already failed: nothing to do.
+        let status = gw.status();
+        let hash = crate::gateway::content_hash(&text);
+        let failed_before = status.last_error.as_ref().is_some_and(|e| e.hash == hash);
+        if status.hash == hash || failed_before {
+            return Ok(status.version);
+        }
     }
     gw.apply(&text, trigger)
 }

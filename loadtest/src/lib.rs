@@ -1,8 +1,9 @@
 //! Load-testing tools for infergate.
 //!
 //! [`sim`] is an OpenAI-compatible model-server simulator that mimics vLLM's HTTP surface
-//! (routes, JSON shapes, SSE framing, error bodies) with configurable time to first token
-//! and inter-token latency. Tests of other crates start it in-process on port 0; the
-//! `infergate-sim` binary serves it from the command line.
+//! (routes, JSON shapes, SSE framing, error bodies) with vLLM-like timing (random time to
+//! first token and inter-token latency, prefill cost), a capacity model (running slots and a
+//! waiting queue), vLLM's Prometheus metrics and faults on demand. Tests of other crates start
+//! it in-process on port 0; the `infergate-sim` binary serves it from the command line.
 
 pub mod sim;

@@ -2,8 +2,9 @@
 //!
 //! After binding it prints exactly one line to stdout, `infergate-sim listening on
 //! http://ADDR` with the bound address (so `--listen 127.0.0.1:0` works), and serves until
-//! SIGTERM or SIGINT, then exits 0. It exits 1 when it cannot bind. Logs go to stderr
-//! (`RUST_LOG`, default `warn`).
+//! SIGTERM or SIGINT, then exits 0. It exits 1 when it cannot bind and 2 on invalid flags.
+//! Logs go to stderr (`RUST_LOG`, default `warn`). Every flag is documented in `--help` and
+//! in `loadtest/README.md`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -11,28 +12,76 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use infergate_loadtest::sim::{SimConfig, Simulator};
+use infergate_loadtest::sim::{FaultRule, SimConfig, Simulator};
 
-/// OpenAI-compatible model-server simulator with vLLM's wire behaviour.
+/// OpenAI-compatible model-server simulator with vLLM's wire behaviour, timing, capacity
+/// model, metrics and faults on demand.
+///
+/// Routes: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models,
+/// /health, /metrics (vLLM's Prometheus metrics).
+///
+/// Per-request faults: header `x-sim-fault: SPEC` (or `none`) applies always and overrides
+/// --fault. SPEC is status=CODE (400-599), hang, hang-body, stall-after=N, drop-after=N or
+/// delay=MS.
 #[derive(Parser, Debug)]
-#[command(name = "infergate-sim", version, about)]
+#[command(name = "infergate-sim", version, about, long_about)]
 struct Args {
     /// Address to listen on (HTTP/1.1 and h2c); port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:9101")]
     listen: SocketAddr,
-    /// Model name to serve; repeat for several.
+    /// Model name to serve; repeat for several. The first labels the metrics (model_name).
     #[arg(long = "model", value_name = "NAME", default_value = "demo")]
     models: Vec<String>,
-    /// Time to first token, in milliseconds.
+    /// Mean time to first token, in milliseconds, counted from when the request gets a
+    /// running slot.
     #[arg(long, value_name = "N", default_value_t = 50)]
     ttft_ms: u64,
-    /// Inter-token latency, in milliseconds.
+    /// Standard deviation of the time to first token, in milliseconds (normal draws clamped
+    /// to [0.3, 1.7] x the mean); 0 = exact.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    ttft_stddev_ms: u64,
+    /// Mean inter-token latency, in milliseconds.
     #[arg(long, value_name = "N", default_value_t = 10)]
     itl_ms: u64,
+    /// Standard deviation of each inter-token gap, in milliseconds (clamped to [0.3, 1.7] x
+    /// the mean); 0 = exact.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    itl_stddev_ms: u64,
+    /// Prefill cost: adds X * prompt_tokens / 1000 milliseconds to the time to first token.
+    #[arg(long, value_name = "X", default_value_t = 0.0, value_parser = non_negative_ms)]
+    prefill_ms_per_1k_tokens: f64,
+    /// Seed of the random draws (timing, fault rates): the same seed and request order
+    /// repeat them. Default: a random seed.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
     /// Output tokens for requests that set neither max_tokens nor max_completion_tokens.
     #[arg(long, value_name = "N", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_tokens: u32,
+    /// Most requests generating at once (streaming or not); the others wait in a FIFO queue
+    /// and their time to first token starts when they get a slot. Default: unlimited.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..u64::from(u32::MAX)))]
+    max_running: Option<u64>,
+    /// Most requests waiting for a slot (with --max-running); beyond it requests get 429.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_waiting: usize,
+    /// KV-cache capacity in tokens: vllm:kv_cache_usage_perc is the running requests'
+    /// prompt + generated tokens over this (at most 1).
+    #[arg(long, value_name = "N", default_value_t = 65536,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    kv_cache_tokens: u64,
+    /// Inject a fault into a fraction of inference requests; repeatable. For each request
+    /// the faults are drawn in order and the first that hits applies. SPEC: status=CODE
+    /// (400-599, OpenAI error body), hang (no response head), hang-body (200 event-stream
+    /// head, then nothing), stall-after=N (N token events, then silence), drop-after=N (N
+    /// token events, then an aborted connection) or delay=MS (extra delay before the
+    /// response head). RATE: a fraction in [0, 1], default 1.
+    #[arg(long = "fault", value_name = "SPEC[@RATE]")]
+    faults: Vec<FaultRule>,
+    /// Slow start: for the first N milliseconds, GET /health and inference requests get 503.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    startup_ms: u64,
     /// Send `x-served-version: V` on every response.
     #[arg(long, value_name = "V")]
     served_version: Option<String>,
@@ -45,13 +94,39 @@ struct Args {
     deterministic: bool,
 }
 
+/// A finite, non-negative number of milliseconds.
+fn non_negative_ms(s: &str) -> Result<f64, String> {
+    let value: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if value.is_finite() && value >= 0.0 && Duration::try_from_secs_f64(value / 1000.0).is_ok() {
+        Ok(value)
+    } else {
+        Err(format!(
+            "`{s}` must be a finite number of milliseconds, at least 0"
+        ))
+    }
+}
+
 impl Args {
     fn sim_config(&self) -> SimConfig {
         SimConfig {
             models: self.models.clone(),
             ttft: Duration::from_millis(self.ttft_ms),
+            ttft_stddev: Duration::from_millis(self.ttft_stddev_ms),
             itl: Duration::from_millis(self.itl_ms),
+            itl_stddev: Duration::from_millis(self.itl_stddev_ms),
+            prefill_per_1k_tokens: Duration::try_from_secs_f64(
+                self.prefill_ms_per_1k_tokens / 1000.0,
+            )
+            .unwrap_or(Duration::ZERO),
+            seed: self.seed,
             default_max_tokens: self.max_tokens,
+            max_running: self
+                .max_running
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            max_waiting: self.max_waiting,
+            kv_cache_tokens: self.kv_cache_tokens,
+            faults: self.faults.clone(),
+            startup: Duration::from_millis(self.startup_ms),
             served_version: self.served_version.clone(),
             embedding_dims: self.embedding_dims,
             deterministic: self.deterministic,

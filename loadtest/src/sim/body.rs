@@ -1,6 +1,6 @@
-//! The response body type: a complete buffer, or an SSE token stream produced on schedule.
+//! The response body type: a complete buffer, an SSE token stream produced on schedule, or
+//! (for the `hang-body` fault) a body that never sends anything.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -13,7 +13,8 @@ use super::stream::TokenStream;
 ///
 /// A streamed body yields each SSE event as its own frame at the moment the event is due, so
 /// the client sees the simulated timing. Generation lives in the body itself: when the client
-/// goes away, hyper drops the body and generation stops with it.
+/// goes away, hyper drops the body and generation stops with it. A stream dropped by a fault
+/// fails with an error, which makes hyper abort the connection.
 pub struct SimBody {
     inner: Inner,
 }
@@ -21,6 +22,7 @@ pub struct SimBody {
 enum Inner {
     Full(Option<Bytes>),
     Stream(Box<TokenStream>),
+    Never,
 }
 
 impl SimBody {
@@ -37,6 +39,13 @@ impl SimBody {
         Self::full(Bytes::new())
     }
 
+    /// A body that never yields a frame nor ends.
+    pub fn never() -> Self {
+        Self {
+            inner: Inner::Never,
+        }
+    }
+
     /// A body that yields the events of `stream` as they fall due.
     pub fn stream(stream: TokenStream) -> Self {
         Self {
@@ -47,17 +56,18 @@ impl SimBody {
 
 impl Body for SimBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match &mut self.get_mut().inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Inner::Stream(stream) => stream
                 .poll_event(cx)
-                .map(|event| event.map(|b| Ok(Frame::data(b)))),
+                .map(|event| event.map(|b| b.map(Frame::data))),
+            Inner::Never => Poll::Pending,
         }
     }
 
@@ -65,6 +75,7 @@ impl Body for SimBody {
         match &self.inner {
             Inner::Full(bytes) => bytes.is_none(),
             Inner::Stream(stream) => stream.is_finished(),
+            Inner::Never => false,
         }
     }
 
@@ -73,7 +84,7 @@ impl Body for SimBody {
             Inner::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            Inner::Stream(_) => SizeHint::default(),
+            Inner::Stream(_) | Inner::Never => SizeHint::default(),
         }
     }
 }

@@ -2,19 +2,57 @@
 
 use std::time::Duration;
 
-/// How the simulator behaves. Every model in `models` behaves the same way.
+use super::fault::FaultRule;
+
+/// How the simulator behaves. Every model in `models` behaves the same way: they are names
+/// of one simulated engine, which shares one capacity and one set of metrics.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
-    /// Model names served; a request for any other name gets vLLM's 404.
+    /// Model names served; a request for any other name gets vLLM's 404. The first one
+    /// labels the metrics (`model_name`), as vLLM labels them with its first served name.
     pub models: Vec<String>,
-    /// Time to first token: from receiving a request to its first token (and, for
-    /// embeddings, to the response).
+    /// Mean time to first token: from the moment a request gets a running slot to its
+    /// first token (and, for embeddings, to the response).
     pub ttft: Duration,
-    /// Inter-token latency: the gap between successive tokens of one response.
+    /// Standard deviation of the time to first token; zero (the default) makes it exact.
+    /// Draws come from a normal distribution clamped to `[0.3 * ttft, 1.7 * ttft]`.
+    pub ttft_stddev: Duration,
+    /// Mean inter-token latency: the gap between successive tokens of one response.
     pub itl: Duration,
+    /// Standard deviation of each inter-token gap; zero (the default) makes it exact.
+    /// Draws are clamped to `[0.3 * itl, 1.7 * itl]`.
+    pub itl_stddev: Duration,
+    /// Prefill cost added to the time to first token per 1000 prompt tokens: a request
+    /// with `p` prompt tokens waits `ttft + prefill_per_1k_tokens * p / 1000` for its
+    /// first token.
+    pub prefill_per_1k_tokens: Duration,
+    /// Seed of the random draws (timing and fault rates). Request `n` (in arrival order)
+    /// draws from a generator seeded with `seed` and `n`, so a run with the same seed and
+    /// the same request order repeats its draws. `None` picks a random seed.
+    pub seed: Option<u64>,
     /// Output length when a request sets neither `max_tokens` nor `max_completion_tokens`.
     /// The simulator always generates exactly the requested length (like `ignore_eos`).
     pub default_max_tokens: u32,
+    /// Most requests generating at once (streaming or not, embeddings included); the others
+    /// wait in a FIFO queue, and their time to first token starts when they get a slot.
+    /// `None` (the default): no limit. `Some(0)` is refused by [`Simulator::start`].
+    ///
+    /// [`Simulator::start`]: super::Simulator::start
+    pub max_running: Option<usize>,
+    /// Most requests waiting for a slot; a request beyond it is answered 429 at once.
+    /// Only matters with `max_running`.
+    pub max_waiting: usize,
+    /// Simulated KV-cache capacity, in tokens: `vllm:kv_cache_usage_perc` is the running
+    /// requests' prompt plus generated tokens over this, at most 1.
+    pub kv_cache_tokens: u64,
+    /// Faults drawn for each inference request, in order; the first that hits applies.
+    /// A request's `x-sim-fault` header overrides them.
+    pub faults: Vec<FaultRule>,
+    /// Slow start: for this long after [`Simulator::start`], `GET /health` and inference
+    /// requests are answered 503.
+    ///
+    /// [`Simulator::start`]: super::Simulator::start
+    pub startup: Duration,
     /// When set, every response carries `x-served-version: <value>`.
     pub served_version: Option<String>,
     /// Length of each vector returned by `/v1/embeddings`.
@@ -24,13 +62,28 @@ pub struct SimConfig {
     pub deterministic: bool,
 }
 
+/// Default of [`SimConfig::max_waiting`].
+pub const DEFAULT_MAX_WAITING: usize = 1000;
+
+/// Default of [`SimConfig::kv_cache_tokens`].
+pub const DEFAULT_KV_CACHE_TOKENS: u64 = 65536;
+
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
             models: vec!["demo".to_owned()],
             ttft: Duration::from_millis(50),
+            ttft_stddev: Duration::ZERO,
             itl: Duration::from_millis(10),
+            itl_stddev: Duration::ZERO,
+            prefill_per_1k_tokens: Duration::ZERO,
+            seed: None,
             default_max_tokens: 16,
+            max_running: None,
+            max_waiting: DEFAULT_MAX_WAITING,
+            kv_cache_tokens: DEFAULT_KV_CACHE_TOKENS,
+            faults: Vec::new(),
+            startup: Duration::ZERO,
             served_version: None,
             embedding_dims: 8,
             deterministic: false,

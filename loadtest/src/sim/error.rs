@@ -66,6 +66,36 @@ impl ApiError {
         }
     }
 
+    /// 429: the waiting queue is full.
+    pub fn overloaded(max_waiting: usize) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: format!(
+                "The server is overloaded: {max_waiting} requests are already waiting."
+            ),
+            param: None,
+        }
+    }
+
+    /// 503 while the simulated server is still starting.
+    pub fn starting_up() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "The model server is starting up.".to_owned(),
+            param: None,
+        }
+    }
+
+    /// The `status=CODE` fault: `code` (500 if it is not a valid status).
+    pub fn fault(code: u16) -> Self {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self {
+            status,
+            message: format!("Simulated fault: status {}.", status.as_u16()),
+            param: None,
+        }
+    }
+
     /// The HTTP status this error is answered with.
     #[cfg(test)]
     pub fn status(&self) -> StatusCode {
@@ -75,8 +105,14 @@ impl ApiError {
     /// vLLM's error `type` for the status.
     fn kind(&self) -> &'static str {
         match self.status {
+            StatusCode::UNAUTHORIZED => "AuthenticationError",
+            StatusCode::FORBIDDEN => "PermissionDeniedError",
             StatusCode::NOT_FOUND => "NotFoundError",
             StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLargeError",
+            StatusCode::UNPROCESSABLE_ENTITY => "UnprocessableEntityError",
+            StatusCode::TOO_MANY_REQUESTS => "RateLimitError",
+            StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableError",
+            status if status.is_server_error() => "InternalServerError",
             _ => "BadRequestError",
         }
     }
@@ -118,5 +154,20 @@ mod tests {
             String::from_utf8(json).unwrap(),
             r#"{"error":{"message":"The model `nope` does not exist.","type":"NotFoundError","param":"model","code":404}}"#
         );
+    }
+
+    #[test]
+    fn fault_statuses_get_openai_error_types() {
+        for (code, kind) in [
+            (429, "RateLimitError"),
+            (500, "InternalServerError"),
+            (502, "InternalServerError"),
+            (503, "ServiceUnavailableError"),
+            (418, "BadRequestError"),
+        ] {
+            let err = ApiError::fault(code);
+            assert_eq!(err.status().as_u16(), code);
+            assert_eq!(err.kind(), kind);
+        }
     }
 }

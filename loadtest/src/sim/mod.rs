@@ -6,19 +6,40 @@
 //! | route                         | answer                                                   |
 //! |-------------------------------|----------------------------------------------------------|
 //! | `GET /v1/models`              | the configured models                                    |
-//! | `GET /health`                 | 200, empty                                               |
+//! | `GET /health`                 | 200, empty (503 while starting, see [`SimConfig::startup`]) |
+//! | `GET /metrics`                | vLLM's Prometheus metrics                                |
 //! | `POST /v1/chat/completions`   | `chat.completion`, or SSE `chat.completion.chunk`s       |
 //! | `POST /v1/completions`        | `text_completion`, or SSE `text_completion` chunks       |
-//! | `POST /v1/embeddings`         | unit vectors of `embedding_dims`, after `ttft`           |
+//! | `POST /v1/embeddings`         | unit vectors of `embedding_dims`, after the TTFT         |
 //! | anything else                 | 404 in the OpenAI error shape                            |
 //!
 //! Generation always produces exactly the requested number of tokens (`max_completion_tokens`,
 //! else `max_tokens`, else [`SimConfig::default_max_tokens`]), like vLLM with `ignore_eos`.
-//! A stream sends, after `ttft`, the role chunk (chat only) and the first token, then one
-//! token every `itl` on an absolute schedule; the last token carries
-//! `finish_reason: "length"`, then come the usage chunk (with
-//! `stream_options.include_usage`) and `data: [DONE]`. A non-streamed response is sent
-//! when the last token would have been: after `ttft + (tokens - 1) * itl`.
+//!
+//! **Timing.** Each request draws its time to first token (normal around
+//! [`SimConfig::ttft`] with [`SimConfig::ttft_stddev`], clamped to `[0.3, 1.7] x mean`, plus
+//! [`SimConfig::prefill_per_1k_tokens`] per 1000 prompt tokens) and each inter-token gap
+//! likewise; gaps add up on an absolute schedule, so a late reader does not shift later tokens.
+//! A stream's head is sent at once; after the TTFT come the role chunk (chat only) and the first
+//! token, then one token per gap; the last token carries `finish_reason: "length"`, then come
+//! the usage chunk (with `stream_options.include_usage`) and `data: [DONE]`. A non-streamed
+//! response is sent when the last token is due. [`SimConfig::seed`] makes the draws repeatable.
+//!
+//! **Capacity.** With [`SimConfig::max_running`], at most that many requests run at once; the
+//! others wait in a FIFO queue (their TTFT clock starts when they get a slot) and, beyond
+//! [`SimConfig::max_waiting`], are refused with 429. A client that goes away leaves the queue
+//! or frees its slot.
+//!
+//! **Faults.** [`SimConfig::faults`] (drawn per request) and the `x-sim-fault: SPEC` request
+//! header (always applied, overriding them; `none` for no fault) inject a [`Fault`]:
+//! `status=CODE`, `hang`, `hang-body`, `stall-after=N`, `drop-after=N` or `delay=MS`.
+//!
+//! **Metrics.** `GET /metrics` serves, from a registry owned by the simulator, vLLM's
+//! `vllm:num_requests_running`, `vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc`,
+//! `vllm:time_to_first_token_seconds`, `vllm:inter_token_latency_seconds`,
+//! `vllm:e2e_request_latency_seconds`, `vllm:prompt_tokens_total`,
+//! `vllm:generation_tokens_total` and `vllm:request_success_total{finished_reason}` (labelled
+//! `model_name` = the first model, `engine="0"`), and `infergate_sim_requests_received_total`.
 //!
 //! Prompt tokens are counted by a dummy tokenizer: whitespace-separated words across all
 //! message contents, prompts or inputs, at least 1.
@@ -26,22 +47,27 @@
 //! Errors use vLLM's shape, `{"error":{"message","type","param","code"}}`: 404
 //! `NotFoundError` for an unknown model (`The model `X` does not exist.`) or route, 400
 //! `BadRequestError` for malformed JSON, missing fields or invalid values, 413 for bodies
-//! over 16 MiB. When [`SimConfig::served_version`] is set, every response carries
-//! `x-served-version`.
+//! over 16 MiB, 429 `RateLimitError` when the queue is full. When
+//! [`SimConfig::served_version`] is set, every response carries `x-served-version`.
 
 mod body;
 mod config;
 mod embeddings;
+mod engine;
 mod error;
+mod fault;
 mod inflight;
+mod metrics;
 mod request;
 mod response;
 mod server;
 mod service;
 mod stream;
+mod timing;
 mod words;
 
-pub use config::SimConfig;
+pub use config::{SimConfig, DEFAULT_KV_CACHE_TOKENS, DEFAULT_MAX_WAITING};
+pub use fault::{Fault, FaultParseError, FaultRule, FAULT_HEADER};
 pub use request::count_tokens;
 pub use server::Simulator;
 pub use words::token_text;

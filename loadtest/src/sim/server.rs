@@ -23,8 +23,9 @@ pub struct Simulator {
 
 impl Simulator {
     /// Binds `addr` (use `127.0.0.1:0` for an ephemeral port), spawns the server on the
-    /// current tokio runtime and returns at once. Fails when binding fails or
-    /// `cfg.served_version` is not a valid header value.
+    /// current tokio runtime and returns at once. Fails when binding fails,
+    /// `cfg.served_version` is not a valid header value or `cfg.max_running` is `Some(0)`.
+    /// The startup period ([`SimConfig::startup`]) starts now.
     pub async fn start(addr: SocketAddr, cfg: SimConfig) -> std::io::Result<Simulator> {
         let state = Arc::new(SimState::new(cfg)?);
         let listener = TcpListener::bind(addr).await?;
@@ -40,9 +41,25 @@ impl Simulator {
 
     /// Count of POST requests received on the inference routes (`/v1/chat/completions`,
     /// `/v1/completions`, `/v1/embeddings`), counted on arrival whatever their outcome
-    /// (including unknown models and malformed bodies).
+    /// (including unknown models, malformed bodies, 429s and faults). `GET /metrics` serves
+    /// the same count as `infergate_sim_requests_received_total`.
     pub fn requests_received(&self) -> u64 {
         self.state.requests_received()
+    }
+
+    /// Requests holding a running slot now (`vllm:num_requests_running`).
+    pub fn running(&self) -> u64 {
+        self.state.running()
+    }
+
+    /// Requests waiting for a running slot now (`vllm:num_requests_waiting`).
+    pub fn waiting(&self) -> u64 {
+        self.state.waiting()
+    }
+
+    /// The Prometheus text exposition served on `GET /metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.state.metrics_text()
     }
 
     /// Streamed responses being generated now. A stream stops counting when it has sent
@@ -68,6 +85,8 @@ impl std::fmt::Debug for Simulator {
             .field("addr", &self.addr)
             .field("requests_received", &self.requests_received())
             .field("active_streams", &self.active_streams())
+            .field("running", &self.running())
+            .field("waiting", &self.waiting())
             .finish_non_exhaustive()
     }
 }

@@ -8,16 +8,22 @@ use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
 use tokio::time::Instant;
 
 use super::body::SimBody;
 use super::config::SimConfig;
 use super::embeddings::embed;
+use super::engine::{Cut, Engine, EngineConfig, Job};
 use super::error::ApiError;
+use super::fault::{self, Fault, FAULT_HEADER};
 use super::inflight::InFlight;
+use super::metrics::{self, Metrics};
 use super::request::{Api, EmbeddingRequest, Generation};
 use super::response::{self, ChunkEncoder, Stamp, Usage};
-use super::stream::{Schedule, TokenStream};
+use super::stream::TokenStream;
+use super::timing::Latency;
 
 /// Largest request body accepted; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -32,12 +38,43 @@ pub struct SimState {
     served_version: Option<HeaderValue>,
     /// `GET /v1/models` never changes, so it is rendered once.
     model_list: Bytes,
-    requests: AtomicU64,
+    engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+    /// Seed of the per-request random generators.
+    seed: u64,
+    /// Numbers inference requests in arrival order, for their random generators.
+    sequence: AtomicU64,
     streams: Arc<AtomicU64>,
+    /// Until then the simulated server is starting: `/health` and inference answer 503.
+    ready_at: Instant,
+}
+
+/// How a request ends when it gets no normal response.
+enum Failure {
+    /// An error response.
+    Api(ApiError),
+    /// No response: the connection is aborted (the `drop-after` fault).
+    Abort,
+}
+
+impl From<ApiError> for Failure {
+    fn from(err: ApiError) -> Self {
+        Failure::Api(err)
+    }
+}
+
+/// The seed of request `n`'s generator.
+fn request_seed(seed: u64, n: u64) -> u64 {
+    seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+fn invalid_input(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, message)
 }
 
 impl SimState {
-    /// Fails when `served_version` cannot be a header value.
+    /// Fails when `served_version` cannot be a header value or `max_running` is 0. Must be
+    /// called inside a tokio runtime; the startup period starts now.
     pub fn new(cfg: SimConfig) -> std::io::Result<Self> {
         let served_version = cfg
             .served_version
@@ -45,24 +82,40 @@ impl SimState {
             .map(HeaderValue::from_str)
             .transpose()
             .map_err(|err| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("served_version is not a valid header value: {err}"),
-                )
+                invalid_input(format!("served_version is not a valid header value: {err}"))
             })?;
         let model_list = response::model_list(&cfg.models, response::unix_now());
+        let label = cfg.models.first().map_or("", String::as_str);
+        let metrics = Metrics::new(label, cfg.kv_cache_tokens)
+            .map_err(|err| invalid_input(format!("cannot create the metrics: {err}")))?;
+        let metrics = Arc::new(metrics);
+        let engine = Engine::new(
+            EngineConfig {
+                max_running: cfg.max_running,
+                max_waiting: cfg.max_waiting,
+                ttft: Latency::new(cfg.ttft, cfg.ttft_stddev),
+                itl: Latency::new(cfg.itl, cfg.itl_stddev),
+                prefill_per_1k_tokens: cfg.prefill_per_1k_tokens,
+            },
+            Arc::clone(&metrics),
+        )?;
+        let now = Instant::now();
         Ok(Self {
+            seed: cfg.seed.unwrap_or_else(rand::random),
+            ready_at: now.checked_add(cfg.startup).unwrap_or(now),
             cfg,
             served_version,
             model_list,
-            requests: AtomicU64::new(0),
+            engine: Arc::new(engine),
+            metrics,
+            sequence: AtomicU64::new(0),
             streams: Arc::default(),
         })
     }
 
     /// POST requests received on the inference routes, whatever their outcome.
     pub fn requests_received(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.metrics.requests_received()
     }
 
     /// Streamed responses being generated now.
@@ -70,12 +123,34 @@ impl SimState {
         self.streams.load(Ordering::Relaxed)
     }
 
-    /// Answers one request. Never fails: every problem becomes an error response.
-    pub async fn handle(&self, req: Request<Incoming>) -> Result<Response<SimBody>, Infallible> {
+    /// Requests holding a running slot now.
+    pub fn running(&self) -> u64 {
+        u64::try_from(self.metrics.running.get()).unwrap_or(0)
+    }
+
+    /// Requests waiting for a running slot now.
+    pub fn waiting(&self) -> u64 {
+        u64::try_from(self.metrics.waiting.get()).unwrap_or(0)
+    }
+
+    /// The Prometheus text served on `GET /metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// Answers one request. Every problem becomes an error response, except a simulated
+    /// connection drop, which is an error so that hyper aborts the connection.
+    pub async fn handle(&self, req: Request<Incoming>) -> std::io::Result<Response<SimBody>> {
         let start = Instant::now();
         let mut response = match self.route(start, req).await {
             Ok(response) => response,
-            Err(err) => err.into_response(),
+            Err(Failure::Api(err)) => err.into_response(),
+            Err(Failure::Abort) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "infergate-sim: simulated connection drop",
+                ))
+            }
         };
         if let Some(version) = &self.served_version {
             response
@@ -85,32 +160,104 @@ impl SimState {
         Ok(response)
     }
 
+    fn starting(&self) -> bool {
+        Instant::now() < self.ready_at
+    }
+
     async fn route(
         &self,
         start: Instant,
         req: Request<Incoming>,
-    ) -> Result<Response<SimBody>, ApiError> {
+    ) -> Result<Response<SimBody>, Failure> {
         let api = match (req.method(), req.uri().path()) {
             (&Method::GET, "/v1/models") => return Ok(json(self.model_list.clone())),
-            (&Method::GET, "/health") => return Ok(Response::new(SimBody::empty())),
+            (&Method::GET, "/health") => {
+                if self.starting() {
+                    return Err(ApiError::starting_up().into());
+                }
+                return Ok(Response::new(SimBody::empty()));
+            }
+            (&Method::GET, "/metrics") => {
+                let mut response = Response::new(SimBody::full(Bytes::from(self.metrics_text())));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(metrics::CONTENT_TYPE),
+                );
+                return Ok(response);
+            }
             (&Method::POST, "/v1/chat/completions") => Some(Api::Chat),
             (&Method::POST, "/v1/completions") => Some(Api::Completion),
             (&Method::POST, "/v1/embeddings") => None,
-            (method, path) => return Err(ApiError::unknown_route(method, path)),
+            (method, path) => return Err(ApiError::unknown_route(method, path).into()),
         };
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.metrics.request_received();
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        if self.starting() {
+            return Err(ApiError::starting_up().into());
+        }
+        let header_fault = match req.headers().get(FAULT_HEADER) {
+            None => None,
+            Some(value) => {
+                let text = value.to_str().map_err(|_| {
+                    ApiError::bad_request(format!("The {FAULT_HEADER} header is not valid text."))
+                })?;
+                let parsed = fault::parse_header(text).map_err(|err| {
+                    ApiError::bad_request(format!("Invalid {FAULT_HEADER} header: {err}"))
+                })?;
+                Some(parsed)
+            }
+        };
         let request_id = req
             .headers()
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let body = read_body(req).await?;
+
+        let mut rng = SmallRng::seed_from_u64(request_seed(self.seed, n));
+        let fault = match header_fault {
+            Some(fault) => fault,
+            None => fault::draw(&self.cfg.faults, &mut rng),
+        };
+        let mut start = start;
+        let cut = match fault {
+            None => None,
+            Some(Fault::Status(code)) => return Err(ApiError::fault(code).into()),
+            Some(Fault::Hang) => {
+                // Held until the client goes away (hyper then drops this future).
+                let never: Infallible = std::future::pending().await;
+                match never {}
+            }
+            Some(Fault::HangBody) => return Ok(event_stream(SimBody::never())),
+            Some(Fault::Delay(delay)) => {
+                tokio::time::sleep(delay).await;
+                start = Instant::now();
+                None
+            }
+            Some(Fault::StallAfter(after)) => Some(Cut { after, drop: false }),
+            Some(Fault::DropAfter(after)) => Some(Cut { after, drop: true }),
+        };
+        let job = |prompt_tokens, tokens| Job {
+            arrival: start,
+            prompt_tokens,
+            tokens,
+            cut,
+            rng,
+        };
         match api {
             Some(api) => {
                 let stamp = Stamp::new(api, self.cfg.deterministic, request_id.as_deref());
-                self.generate(start, api, &body, stamp).await
+                let generation = Generation::parse(api, &body, self.cfg.default_max_tokens)?;
+                self.check_model(&generation.model)?;
+                let job = job(generation.prompt_tokens, generation.max_tokens);
+                self.generate(api, generation, job, stamp).await
             }
-            None => self.embeddings(start, &body).await,
+            None => {
+                let req = EmbeddingRequest::parse(&body)?;
+                self.check_model(&req.model)?;
+                let job = job(req.prompt_tokens(), 0);
+                self.embeddings(req, job).await
+            }
         }
     }
 
@@ -124,33 +271,24 @@ impl SimState {
 
     async fn generate(
         &self,
-        start: Instant,
         api: Api,
-        body: &[u8],
+        generation: Generation,
+        job: Job,
         stamp: Stamp,
-    ) -> Result<Response<SimBody>, ApiError> {
-        let generation = Generation::parse(api, body, self.cfg.default_max_tokens)?;
-        self.check_model(&generation.model)?;
-        let schedule = Schedule {
-            start,
-            ttft: self.cfg.ttft,
-            itl: self.cfg.itl,
-            tokens: generation.max_tokens,
-        };
+    ) -> Result<Response<SimBody>, Failure> {
+        let mut run = self.engine.submit(job)?;
         if generation.stream {
             let usage = generation
                 .include_usage
                 .then(|| Usage::new(generation.prompt_tokens, generation.max_tokens));
             let encoder = ChunkEncoder::new(api, generation.model, stamp);
             let in_flight = InFlight::new(Arc::clone(&self.streams));
-            let stream = TokenStream::new(encoder, schedule, usage, in_flight);
-            let mut response = Response::new(SimBody::stream(stream));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, EVENT_STREAM);
-            return Ok(response);
+            let stream = TokenStream::new(encoder, run, usage, in_flight);
+            return Ok(event_stream(SimBody::stream(stream)));
         }
-        tokio::time::sleep_until(schedule.last_token_at()).await;
+        if !run.complete().await {
+            return Err(Failure::Abort);
+        }
         Ok(json(response::completion(
             api,
             &generation.model,
@@ -160,15 +298,30 @@ impl SimState {
         )))
     }
 
-    async fn embeddings(&self, start: Instant, body: &[u8]) -> Result<Response<SimBody>, ApiError> {
-        let req = EmbeddingRequest::parse(body)?;
-        self.check_model(&req.model)?;
+    async fn embeddings(
+        &self,
+        req: EmbeddingRequest,
+        job: Job,
+    ) -> Result<Response<SimBody>, Failure> {
+        let prompt_tokens = job.prompt_tokens;
+        let mut run = self.engine.submit(job)?;
         let dims = self.cfg.embedding_dims;
         let vectors = req.inputs.iter().map(|text| embed(text, dims)).collect();
-        let body = response::embeddings(&req.model, vectors, req.prompt_tokens());
-        tokio::time::sleep_until(start.checked_add(self.cfg.ttft).unwrap_or(start)).await;
+        let body = response::embeddings(&req.model, vectors, prompt_tokens);
+        if !run.complete().await {
+            return Err(Failure::Abort);
+        }
         Ok(json(body))
     }
+}
+
+/// A 200 response with an event-stream body.
+fn event_stream(body: SimBody) -> Response<SimBody> {
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, EVENT_STREAM);
+    response
 }
 
 /// A 200 response with a JSON body.

@@ -1,155 +1,114 @@
-//! The SSE event sequence of a streamed completion, released on an absolute schedule.
+//! The SSE event sequence of a streamed completion, released as the engine produces tokens.
 //!
-//! For a request received at `start` the events fall due at:
+//! | event                              | sent                                   |
+//! |------------------------------------|----------------------------------------|
+//! | role chunk (chat only)             | with the first token                   |
+//! | token `i` (0-based)                | when the engine produces it            |
+//! | usage chunk (if `include_usage`)   | with the last token                    |
+//! | `data: [DONE]`                     | with the last token                    |
 //!
-//! | event                              | due at                      |
-//! |------------------------------------|-----------------------------|
-//! | role chunk (chat only)             | `start + ttft`              |
-//! | token `i` (0-based)                | `start + ttft + i * itl`    |
-//! | usage chunk (if `include_usage`)   | with the last token         |
-//! | `data: [DONE]`                     | with the last token         |
-//!
-//! Deadlines are absolute, so a late poll does not push later tokens back (no drift).
+//! Timing (queueing, time to first token, inter-token latency) is the engine's, see
+//! [`super::engine`]. A `drop` cut ends the stream with an error, which makes hyper abort
+//! the connection (an incomplete body); a stall leaves it open and silent.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tokio::time::{Instant, Sleep};
 
+use super::engine::{Run, Tick};
 use super::inflight::InFlight;
 use super::response::{ChunkEncoder, Usage, DONE_EVENT};
 
 /// The events of one streamed response, produced lazily as they fall due.
 pub struct TokenStream {
     encoder: ChunkEncoder,
-    first_token_at: Instant,
-    itl: Duration,
-    tokens: u32,
     usage: Option<Usage>,
+    run: Run,
     next: Step,
-    sleep: Pin<Box<Sleep>>,
     _in_flight: InFlight,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
-    Role,
-    Token(u32),
+    /// Waiting for the engine.
+    Run,
+    /// The role chunk went out; this token follows it at once.
+    Token {
+        index: u32,
+        last: bool,
+    },
     Usage,
     Done,
     Finished,
 }
 
-/// Timing and size of one streamed response.
-#[derive(Clone, Copy, Debug)]
-pub struct Schedule {
-    /// When the request was received.
-    pub start: Instant,
-    pub ttft: Duration,
-    pub itl: Duration,
-    /// Output tokens to send.
-    pub tokens: u32,
-}
-
-impl Schedule {
-    /// When token `index` is due; saturates instead of overflowing.
-    fn token_at(first_token_at: Instant, itl: Duration, index: u32) -> Instant {
-        first_token_at
-            .checked_add(itl.saturating_mul(index))
-            .unwrap_or(first_token_at)
-    }
-
-    /// When the last token is due: `start + ttft + (tokens - 1) * itl`. This is also when a
-    /// non-streamed response is complete.
-    pub fn last_token_at(&self) -> Instant {
-        Self::token_at(
-            self.first_token_at(),
-            self.itl,
-            self.tokens.saturating_sub(1),
-        )
-    }
-
-    fn first_token_at(&self) -> Instant {
-        self.start.checked_add(self.ttft).unwrap_or(self.start)
-    }
+/// The error a stream ends with when a fault drops it.
+fn dropped() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "infergate-sim: simulated connection drop",
+    )
 }
 
 impl TokenStream {
-    /// Must be called inside a tokio runtime (it arms a timer). `usage` is sent before
-    /// `[DONE]` when given. The stream counts in `in_flight` until dropped.
-    pub fn new(
-        encoder: ChunkEncoder,
-        schedule: Schedule,
-        usage: Option<Usage>,
-        in_flight: InFlight,
-    ) -> Self {
-        let first_token_at = schedule.first_token_at();
+    /// `usage` is sent before `[DONE]` when given. The stream counts in `in_flight` until
+    /// dropped; dropping it drops `run` (leaving the queue or freeing the slot).
+    pub fn new(encoder: ChunkEncoder, run: Run, usage: Option<Usage>, in_flight: InFlight) -> Self {
         Self {
             encoder,
-            first_token_at,
-            itl: schedule.itl,
-            tokens: schedule.tokens,
             usage,
-            next: Step::Role,
-            sleep: Box::pin(tokio::time::sleep_until(first_token_at)),
+            run,
+            next: Step::Run,
             _in_flight: in_flight,
         }
     }
 
-    /// True once `[DONE]` has been produced.
+    /// True once `[DONE]` has been produced, or the stream was dropped by a fault.
     pub fn is_finished(&self) -> bool {
         self.next == Step::Finished
     }
 
-    /// The step after token `index`, or after the role chunk when `index` is `None`.
-    fn after_token(&self, index: Option<u32>) -> Step {
-        let next = index.map_or(0, |i| i.saturating_add(1));
-        if next < self.tokens {
-            Step::Token(next)
-        } else if self.usage.is_some() {
-            Step::Usage
-        } else {
-            Step::Done
-        }
-    }
-
-    fn poll_until(&mut self, deadline: Instant, cx: &mut Context<'_>) -> Poll<()> {
-        if self.sleep.deadline() != deadline {
-            self.sleep.as_mut().reset(deadline);
-        }
-        self.sleep.as_mut().poll(cx)
-    }
-
-    /// The next event once it is due; `None` after `[DONE]`.
-    pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    /// The next event once it is due; `None` after `[DONE]`; an error when a fault drops
+    /// the stream.
+    pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<std::io::Result<Bytes>>> {
         loop {
             match self.next {
-                Step::Role => {
-                    ready!(self.poll_until(self.first_token_at, cx));
-                    self.next = self.after_token(None);
-                    if let Some(role) = self.encoder.role() {
-                        return Poll::Ready(Some(role));
+                Step::Run => match self.run.poll_tick(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Tick::Token { index, last }) => {
+                        if index == 0 {
+                            if let Some(role) = self.encoder.role() {
+                                self.next = Step::Token { index, last };
+                                return Poll::Ready(Some(Ok(role)));
+                            }
+                        }
+                        return Poll::Ready(Some(Ok(self.encoder.token(index, last))));
                     }
-                }
-                Step::Token(index) => {
-                    let due = Schedule::token_at(self.first_token_at, self.itl, index);
-                    ready!(self.poll_until(due, cx));
-                    self.next = self.after_token(Some(index));
-                    let last = !matches!(self.next, Step::Token(_));
-                    return Poll::Ready(Some(self.encoder.token(index, last)));
+                    Poll::Ready(Tick::Done) => {
+                        self.next = if self.usage.is_some() {
+                            Step::Usage
+                        } else {
+                            Step::Done
+                        };
+                    }
+                    Poll::Ready(Tick::Aborted) => {
+                        self.next = Step::Finished;
+                        return Poll::Ready(Some(Err(dropped())));
+                    }
+                },
+                Step::Token { index, last } => {
+                    self.next = Step::Run;
+                    return Poll::Ready(Some(Ok(self.encoder.token(index, last))));
                 }
                 Step::Usage => {
                     self.next = Step::Done;
                     if let Some(usage) = &self.usage {
-                        return Poll::Ready(Some(self.encoder.usage(usage)));
+                        return Poll::Ready(Some(Ok(self.encoder.usage(usage))));
                     }
                 }
                 Step::Done => {
                     self.next = Step::Finished;
-                    return Poll::Ready(Some(Bytes::from_static(DONE_EVENT)));
+                    return Poll::Ready(Some(Ok(Bytes::from_static(DONE_EVENT))));
                 }
                 Step::Finished => return Poll::Ready(None),
             }
@@ -160,19 +119,39 @@ impl TokenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::engine::{Cut, Engine, EngineConfig, Job};
+    use crate::sim::metrics::Metrics;
     use crate::sim::request::Api;
+    use crate::sim::timing::Latency;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
     use std::future::poll_fn;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::time::Instant;
 
     const MS: Duration = Duration::from_millis(1);
 
-    fn stream(api: Api, tokens: u32, usage: bool) -> (TokenStream, Instant) {
-        let start = Instant::now();
-        let schedule = Schedule {
-            start,
-            ttft: 100 * MS,
-            itl: 10 * MS,
-            tokens,
+    fn stream_with(api: Api, tokens: u32, usage: bool, cut: Option<Cut>) -> (TokenStream, Instant) {
+        let cfg = EngineConfig {
+            max_running: None,
+            max_waiting: 0,
+            ttft: Latency::new(100 * MS, Duration::ZERO),
+            itl: Latency::new(10 * MS, Duration::ZERO),
+            prefill_per_1k_tokens: Duration::ZERO,
         };
+        let metrics = Arc::new(Metrics::new("m", 1000).unwrap());
+        let engine = Arc::new(Engine::new(cfg, metrics).unwrap());
+        let start = Instant::now();
+        let run = engine
+            .submit(Job {
+                arrival: start,
+                prompt_tokens: 3,
+                tokens,
+                cut,
+                rng: SmallRng::seed_from_u64(0),
+            })
+            .unwrap();
         let usage = usage.then(|| Usage::new(3, tokens));
         let encoder = ChunkEncoder::new(
             api,
@@ -180,13 +159,18 @@ mod tests {
             super::super::response::Stamp::new(api, false, None),
         );
         let in_flight = InFlight::new(Default::default());
-        (TokenStream::new(encoder, schedule, usage, in_flight), start)
+        (TokenStream::new(encoder, run, usage, in_flight), start)
+    }
+
+    fn stream(api: Api, tokens: u32, usage: bool) -> (TokenStream, Instant) {
+        stream_with(api, tokens, usage, None)
     }
 
     /// Every event with the (virtual) time it was released, relative to `start`.
     async fn drain(mut s: TokenStream, start: Instant) -> Vec<(Duration, String)> {
         let mut out = Vec::new();
         while let Some(event) = poll_fn(|cx| s.poll_event(cx)).await {
+            let event = event.unwrap();
             out.push((start.elapsed(), String::from_utf8(event.to_vec()).unwrap()));
         }
         assert!(s.is_finished());
@@ -228,22 +212,30 @@ mod tests {
         // The reader stalls for 35 ms: tokens 1..=3 (due at 110, 120, 130) are overdue.
         tokio::time::sleep(35 * MS).await;
         for _ in 1..=3 {
-            poll_fn(|cx| s.poll_event(cx)).await.unwrap();
+            poll_fn(|cx| s.poll_event(cx)).await.unwrap().unwrap();
             assert_eq!(start.elapsed(), 135 * MS);
         }
-        poll_fn(|cx| s.poll_event(cx)).await.unwrap();
+        poll_fn(|cx| s.poll_event(cx)).await.unwrap().unwrap();
         assert_eq!(start.elapsed(), 140 * MS);
     }
 
-    #[test]
-    fn last_token_time() {
-        let start = Instant::now();
-        let schedule = Schedule {
-            start,
-            ttft: 50 * MS,
-            itl: 10 * MS,
-            tokens: 4,
+    #[tokio::test(start_paused = true)]
+    async fn a_drop_cut_ends_the_stream_with_an_error_after_n_tokens() {
+        let cut = Cut {
+            after: 2,
+            drop: true,
         };
-        assert_eq!(schedule.last_token_at() - start, 80 * MS);
+        let (mut s, start) = stream_with(Api::Chat, 5, true, Some(cut));
+        let mut ok = 0;
+        let err = loop {
+            match poll_fn(|cx| s.poll_event(cx)).await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(ok, 3, "role + 2 tokens");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted);
+        assert_eq!(start.elapsed(), 120 * MS);
+        assert!(poll_fn(|cx| s.poll_event(cx)).await.is_none());
     }
 }

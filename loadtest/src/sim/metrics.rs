@@ -1,0 +1,312 @@
+//! vLLM's Prometheus metrics, served on `GET /metrics` from a registry owned by one
+//! simulator (several simulators can run in one process).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// vLLM's bucket bounds for `vllm:time_to_first_token_seconds`.
+const TTFT_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+];
+
+/// vLLM's bucket bounds for `vllm:inter_token_latency_seconds`.
+const ITL_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
+    40.0, 80.0,
+];
+
+/// vLLM's bucket bounds for `vllm:e2e_request_latency_seconds`.
+const E2E_BUCKETS: &[f64] = &[
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
+    480.0, 960.0, 1920.0, 7680.0,
+];
+
+/// Content type of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Why a request left the engine, the `finished_reason` label of
+/// `vllm:request_success_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// Generated all its tokens.
+    Length,
+    /// An embeddings request answered.
+    Stop,
+    /// The client went away, or a fault cut the request off, before it finished.
+    Abort,
+}
+
+/// The simulator's metrics. Engine metrics carry `model_name` (the first served model)
+/// and `engine="0"`, as vLLM's do.
+pub struct Metrics {
+    registry: Registry,
+    requests_received: IntCounter,
+    pub running: IntGauge,
+    pub waiting: IntGauge,
+    kv_usage: Gauge,
+    ttft: Histogram,
+    itl: Histogram,
+    e2e: Histogram,
+    prompt_tokens: IntCounter,
+    generation_tokens: IntCounter,
+    success: [IntCounter; 3],
+    /// Tokens held by running requests (prompt plus generated so far).
+    kv_used: AtomicU64,
+    kv_capacity: u64,
+}
+
+fn engine_opts(name: &str, help: &str, model: &str) -> Opts {
+    Opts::new(name, help)
+        .const_label("model_name", model)
+        .const_label("engine", "0")
+}
+
+fn histogram(
+    name: &str,
+    help: &str,
+    model: &str,
+    buckets: &[f64],
+) -> prometheus::Result<Histogram> {
+    let opts = HistogramOpts::new(name, help)
+        .const_label("model_name", model)
+        .const_label("engine", "0")
+        .buckets(buckets.to_vec());
+    Histogram::with_opts(opts)
+}
+
+fn register<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> prometheus::Result<M> {
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+impl Metrics {
+    /// Fails only on an invalid metric definition, which would be a bug here.
+    pub fn new(model: &str, kv_capacity: u64) -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let r = &registry;
+        let requests_received = register(
+            r,
+            IntCounter::new(
+                "infergate_sim_requests_received_total",
+                "Inference requests received, whatever their outcome.",
+            )?,
+        )?;
+        let running = register(
+            r,
+            IntGauge::with_opts(engine_opts(
+                "vllm:num_requests_running",
+                "Number of requests in model execution batches.",
+                model,
+            ))?,
+        )?;
+        let waiting = register(
+            r,
+            IntGauge::with_opts(engine_opts(
+                "vllm:num_requests_waiting",
+                "Number of requests waiting to be processed.",
+                model,
+            ))?,
+        )?;
+        let kv_usage = register(
+            r,
+            Gauge::with_opts(engine_opts(
+                "vllm:kv_cache_usage_perc",
+                "KV-cache usage. 1 means 100 percent usage.",
+                model,
+            ))?,
+        )?;
+        let ttft = register(
+            r,
+            histogram(
+                "vllm:time_to_first_token_seconds",
+                "Histogram of time to first token in seconds.",
+                model,
+                TTFT_BUCKETS,
+            )?,
+        )?;
+        let itl = register(
+            r,
+            histogram(
+                "vllm:inter_token_latency_seconds",
+                "Histogram of inter-token latency in seconds.",
+                model,
+                ITL_BUCKETS,
+            )?,
+        )?;
+        let e2e = register(
+            r,
+            histogram(
+                "vllm:e2e_request_latency_seconds",
+                "Histogram of e2e request latency in seconds.",
+                model,
+                E2E_BUCKETS,
+            )?,
+        )?;
+        let prompt_tokens = register(
+            r,
+            IntCounter::with_opts(engine_opts(
+                "vllm:prompt_tokens_total",
+                "Number of prefill tokens processed.",
+                model,
+            ))?,
+        )?;
+        let generation_tokens = register(
+            r,
+            IntCounter::with_opts(engine_opts(
+                "vllm:generation_tokens_total",
+                "Number of generation tokens processed.",
+                model,
+            ))?,
+        )?;
+        let success_vec = register(
+            r,
+            IntCounterVec::new(
+                engine_opts(
+                    "vllm:request_success_total",
+                    "Count of successfully processed requests.",
+                    model,
+                ),
+                &["finished_reason"],
+            )?,
+        )?;
+        let success = [
+            success_vec.get_metric_with_label_values(&["length"])?,
+            success_vec.get_metric_with_label_values(&["stop"])?,
+            success_vec.get_metric_with_label_values(&["abort"])?,
+        ];
+        Ok(Self {
+            registry,
+            requests_received,
+            running,
+            waiting,
+            kv_usage,
+            ttft,
+            itl,
+            e2e,
+            prompt_tokens,
+            generation_tokens,
+            success,
+            kv_used: AtomicU64::new(0),
+            kv_capacity,
+        })
+    }
+
+    /// Counts an inference request on arrival.
+    pub fn request_received(&self) {
+        self.requests_received.inc();
+    }
+
+    pub fn requests_received(&self) -> u64 {
+        self.requests_received.get()
+    }
+
+    pub fn observe_ttft(&self, ttft: Duration) {
+        self.ttft.observe(ttft.as_secs_f64());
+    }
+
+    pub fn observe_itl(&self, itl: Duration) {
+        self.itl.observe(itl.as_secs_f64());
+    }
+
+    pub fn observe_e2e(&self, e2e: Duration) {
+        self.e2e.observe(e2e.as_secs_f64());
+    }
+
+    pub fn add_prompt_tokens(&self, tokens: u64) {
+        self.prompt_tokens.inc_by(tokens);
+    }
+
+    pub fn add_generation_token(&self) {
+        self.generation_tokens.inc();
+    }
+
+    pub fn finished(&self, finish: Finish) {
+        let index = match finish {
+            Finish::Length => 0,
+            Finish::Stop => 1,
+            Finish::Abort => 2,
+        };
+        if let Some(counter) = self.success.get(index) {
+            counter.inc();
+        }
+    }
+
+    /// Takes `tokens` of KV cache.
+    pub fn kv_acquire(&self, tokens: u64) {
+        self.kv_used.fetch_add(tokens, Ordering::Relaxed);
+    }
+
+    /// Gives back `tokens` of KV cache.
+    pub fn kv_release(&self, tokens: u64) {
+        // Never below zero, even if the accounting were off.
+        let _ = self
+            .kv_used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                Some(used.saturating_sub(tokens))
+            });
+    }
+
+    /// KV-cache usage now: tokens held over capacity, at most 1.
+    pub fn kv_usage(&self) -> f64 {
+        let used = self.kv_used.load(Ordering::Relaxed);
+        if used == 0 {
+            0.0
+        } else if self.kv_capacity == 0 {
+            1.0
+        } else {
+            (used as f64 / self.kv_capacity as f64).min(1.0)
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        self.kv_usage.set(self.kv_usage());
+        let mut out = String::new();
+        if let Err(err) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
+            tracing::error!(%err, "failed to encode metrics");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_exposed_with_vllm_labels() {
+        let m = Metrics::new("demo", 100).unwrap();
+        m.kv_acquire(30);
+        m.observe_ttft(Duration::from_millis(30));
+        let text = m.render();
+        for name in [
+            "vllm:num_requests_running{engine=\"0\",model_name=\"demo\"} 0",
+            "vllm:num_requests_waiting{engine=\"0\",model_name=\"demo\"} 0",
+            "vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"demo\"} 0.3",
+            "vllm:time_to_first_token_seconds_bucket{engine=\"0\",model_name=\"demo\",le=\"0.04\"} 1",
+            "vllm:time_to_first_token_seconds_count{engine=\"0\",model_name=\"demo\"} 1",
+            "vllm:inter_token_latency_seconds_count{engine=\"0\",model_name=\"demo\"} 0",
+            "vllm:e2e_request_latency_seconds_bucket{engine=\"0\",model_name=\"demo\",le=\"7680\"} 0",
+            "vllm:prompt_tokens_total{engine=\"0\",model_name=\"demo\"} 0",
+            "vllm:generation_tokens_total{engine=\"0\",model_name=\"demo\"} 0",
+            "vllm:request_success_total{engine=\"0\",finished_reason=\"length\",model_name=\"demo\"} 0",
+            "vllm:request_success_total{engine=\"0\",finished_reason=\"abort\",model_name=\"demo\"} 0",
+            "infergate_sim_requests_received_total 0",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+        m.kv_acquire(1000);
+        assert_eq!(m.kv_usage(), 1.0);
+        m.kv_release(u64::MAX);
+        assert_eq!(m.kv_usage(), 0.0);
+    }
+}
