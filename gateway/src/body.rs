@@ -271,6 +271,13 @@ impl ObservedBody {
             self.exchange.tokens(events, now);
             self.idle_timer.as_mut().reset(now + self.idle);
         }
+        // A body of known length may be dropped by the server as soon as its last byte is
+        // written, without being polled to its end: finish here when nothing is left.
+        if self.first.is_none() && self.inner.is_end_stream() {
+            self.done = true;
+            self.exchange.usage = self.observer.usage();
+            self.exchange.finish(Outcome::for_status(self.status));
+        }
         Poll::Ready(Some(Ok(frame)))
     }
 

@@ -86,10 +86,11 @@ impl Drop for Running {
 }
 
 impl Running {
-    /// Graceful drain: fails `/readyz`, stops accepting on the data listener, lets requests in
+    /// Graceful drain: stops accepting on the data listener, fails `/readyz`, lets requests in
     /// flight finish, and returns when every data connection has closed (true) or `deadline`
     /// passed (false). The admin listener keeps serving until the value is dropped.
     pub async fn drain(&self, deadline: Duration) -> bool {
+        self.data.stop_accepting().await;
         self.gateway.start_draining();
         tracing::info!(
             in_flight = self.gateway.in_flight(),

@@ -60,7 +60,7 @@ pub struct Server {
     name: &'static str,
     stop: watch::Sender<bool>,
     open: Arc<OpenConns>,
-    accept: JoinHandle<()>,
+    accept: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 #[derive(Default)]
@@ -73,8 +73,8 @@ impl Server {
     /// Stops accepting, asks every connection to finish gracefully (HTTP/1.1: close after the
     /// response in flight; HTTP/2: GOAWAY), and waits until all are closed.
     pub async fn shutdown(&self) {
+        self.stop_accepting().await;
         let _ = self.stop.send(true);
-        self.accept.abort();
         loop {
             let closed = self.open.closed.notified();
             let n = self.open.count.load(Ordering::Acquire);
@@ -90,6 +90,19 @@ impl Server {
         }
     }
 
+    /// Closes the listening socket: from when this returns, new connections are refused.
+    pub async fn stop_accepting(&self) {
+        let task = self
+            .accept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(t) = task {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
     pub fn open_connections(&self) -> u32 {
         self.open.count.load(Ordering::Acquire)
     }
@@ -98,7 +111,14 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        self.accept.abort();
+        if let Some(t) = self
+            .accept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            t.abort();
+        }
     }
 }
 
@@ -189,7 +209,7 @@ where
         name,
         stop,
         open,
-        accept,
+        accept: std::sync::Mutex::new(Some(accept)),
     }
 }
 

@@ -509,3 +509,36 @@ async fn hundred_reloads_under_load_fail_no_request() {
     let m = gw.metrics().await;
     assert_eq!(metric_sum(&m, "infergate_endpoint_in_flight", &[]), 0.0);
 }
+
+#[tokio::test]
+async fn idle_keepalive_connections_are_closed() {
+    let a = Sim::start(&["--ttft-ms", "1", "--itl-ms", "1"]).await;
+    let top = "limits: { keepalive_timeout: 400ms }";
+    let gw = Gateway::start(&config_with(&[a.url()], top, "")).await;
+    let mut conn = tokio::net::TcpStream::connect(gw.data).await.unwrap();
+    conn.write_all(b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = conn.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Now idle: the gateway closes the connection after the keep-alive timeout.
+    let idle = tokio::time::Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .expect("idle connection was not closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    let took = idle.elapsed();
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    gw.wait_metric(
+        "infergate_connections_open",
+        &[("listener", "data")],
+        0.0,
+        Duration::from_secs(5),
+    )
+    .await;
+}

@@ -1,0 +1,331 @@
+//! Injected upstream faults: what the client sees, what the metrics say, and that in-flight
+//! counts return to zero. The faults come from `infergate-sim` (`--fault` and the
+//! `x-sim-fault` header).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use infergate_e2e::*;
+
+const STREAM: &str = r#"{"model":"demo","messages":[{"role":"user","content":"hi"}],"max_tokens":8,"stream":true,"stream_options":{"include_usage":true}}"#;
+
+async fn sim_running(sim: &Sim) -> f64 {
+    let text = String::from_utf8(get(sim.addr, "/metrics").await.body().to_vec()).unwrap();
+    metric_sum(&text, "vllm:num_requests_running", &[])
+}
+
+async fn wait_sim_idle(sim: &Sim) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while sim_running(sim).await != 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upstream request was not cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn assert_released(gw: &Gateway) {
+    gw.wait_metric(
+        "infergate_endpoint_in_flight",
+        &[],
+        0.0,
+        Duration::from_secs(5),
+    )
+    .await;
+}
+
+fn faulted(fault: &str) -> Vec<(&'static str, String)> {
+    vec![("x-sim-fault", fault.to_owned())]
+}
+
+async fn post_fault(addr: std::net::SocketAddr, fault: &str) -> Reply {
+    let h = faulted(fault);
+    let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    send(
+        addr,
+        post_request(addr, "/v1/chat/completions", STREAM, &refs),
+        false,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn refused_connection_is_502_or_retried() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let gw = Gateway::start(&Gateway::config(&[closed.clone()], "")).await;
+    let r = post(gw.data, "/v1/chat/completions", STREAM).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.json()["error"]["code"], "upstream_connect_error");
+    let m = gw.metrics().await;
+    assert_eq!(
+        metric_sum(
+            &m,
+            "infergate_requests_total",
+            &[("outcome", "connect_error")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric_sum(
+            &m,
+            "infergate_upstream_failures_total",
+            &[("reason", "connect")]
+        ),
+        1.0
+    );
+    assert_released(&gw).await;
+}
+
+#[tokio::test]
+async fn status_503_is_passed_through_or_retried() {
+    let bad = Sim::start(&["--ttft-ms", "1", "--itl-ms", "1", "--fault", "status=503"]).await;
+    let good = Sim::start(&["--ttft-ms", "1", "--itl-ms", "1"]).await;
+    // Only the failing endpoint: the client gets the upstream's 503 as it was sent.
+    let gw = Gateway::start(&Gateway::config(&[bad.url()], "")).await;
+    let r = post(gw.data, "/v1/chat/completions", STREAM).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.json()["error"].is_object());
+    let m = gw.metrics().await;
+    assert_eq!(
+        metric_sum(
+            &m,
+            "infergate_requests_total",
+            &[("outcome", "upstream_5xx")]
+        ),
+        1.0
+    );
+    assert_released(&gw).await;
+
+    // With a healthy endpoint beside it, every request succeeds through retries.
+    let extra = "    outlier: { consecutive_failures: 0 }\n";
+    let gw = Gateway::start(&Gateway::config(&[bad.url(), good.url()], extra)).await;
+    for _ in 0..20 {
+        assert_eq!(stream_once(gw.data, STREAM).await, StreamResult::Complete);
+    }
+    let m = gw.metrics().await;
+    assert_eq!(
+        metric_sum(&m, "infergate_requests_total", &[("outcome", "success")]),
+        20.0
+    );
+    let retried = metric_sum(&m, "infergate_retries_total", &[("result", "retried")]);
+    assert!(retried >= 1.0, "{m}");
+    assert_eq!(
+        metric_sum(
+            &m,
+            "infergate_upstream_failures_total",
+            &[("reason", "status_5xx")]
+        ),
+        retried
+    );
+    assert_released(&gw).await;
+}
+
+#[tokio::test]
+async fn hang_before_first_token_times_out_or_is_retried() {
+    let sim = Sim::start(&["--ttft-ms", "1", "--itl-ms", "1"]).await;
+    let extra = "    timeouts: { first_token: 300ms }\n    retry: { max_attempts: 1 }\n";
+    let gw = Gateway::start(&Gateway::config(&[sim.url()], extra)).await;
+    for fault in ["hang", "hang-body"] {
+        let r = post_fault(gw.data, fault).await;
+        assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{fault}");
+        assert_eq!(r.json()["error"]["code"], "upstream_first_token_timeout");
+        let took = r.head_at - r.sent;
+        assert!(
+            took >= Duration::from_millis(280) && took < Duration::from_secs(2),
+            "{fault}: {took:?}"
+        );
+    }
+    let m = gw.metrics().await;
+    assert_eq!(
+        metric_sum(
+            &m,
+            "infergate_requests_total",
+            &[("outcome", "timeout_first_token")]
+        ),
+        2.0
+    );
+    assert_released(&gw).await;
+    wait_sim_idle(&sim).await;
+
+    // Two endpoints, one hanging: the request moves to the other after the timeout.
+    let hanging = Sim::start(&["--fault", "hang"]).await;
+    let extra = "    timeouts: { first_token: 300ms }\n    outlier: { consecutive_failures: 0 }\n";
+    let gw = Gateway::start(&Gateway::config(&[hanging.url(), sim.url()], extra)).await;
+    for _ in 0..6 {
+        assert_eq!(stream_once(gw.data, STREAM).await, StreamResult::Complete);
+    }
+    let m = gw.metrics().await;
+    assert!(
+        metric_sum(
+            &m,
+            "infergate_upstream_failures_total",
+            &[("reason", "timeout")]
+        ) >= 1.0
+    );
+    assert_released(&gw).await;
+}
+
+#[tokio::test]
+async fn stall_mid_stream_ends_with_an_error_event() {
+    let sim = Sim::start(&["--ttft-ms", "1", "--itl-ms", "5"]).await;
+    let extra = "    timeouts: { idle: 300ms }\n";
+    let gw = Gateway::start(&Gateway::config(&[sim.url()], extra)).await;
+    let r = post_fault(gw.data, "stall-after=3").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let events = r.events();
+    let tokens = events
+        .iter()
+        .filter(|(_, e)| e.contains("\"content\":\" "))
+        .count();
+    assert_eq!(tokens, 3, "{events:?}");
+    let last: serde_json::Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
+    assert_eq!(last["error"]["code"], "upstream_stalled");
+    let m = gw.metrics().await;
+    assert_eq!(
+        metric_sum(
+            &m,
+            "infergate_requests_total",
+            &[("outcome", "timeout_idle")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric_sum(
+            &m,
+            "infergate_upstream_failures_total",
+            &[("reason", "stall")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric_sum(&m, "infergate_time_to_first_token_seconds_count", &[]),
+        1.0
+    );
+    assert_released(&gw).await;
+    wait_sim_idle(&sim).await;
+}
+
+#[tokio::test]
+async fn dropped_connection_mid_stream_ends_with_an_error_event() {
+    let sim = Sim::start(&["--ttft-ms", "1", "--itl-ms", "5"]).await;
+    let gw = Gateway::start(&Gateway::config(&[sim.url()], "")).await;
+    let r = post_fault(gw.data, "drop-after=3").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let events = r.events();
+    let tokens = events
+        .iter()
+        .filter(|(_, e)| e.contains("\"content\":\" "))
+        .count();
+    assert_eq!(tokens, 3, "{events:?}");
+    let last: serde_json::Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
+    assert_eq!(last["error"]["code"], "upstream_error");
+    let m = gw.metrics().await;
+    assert_eq!(
+        metric_sum(
+            &m,
+            "infergate_requests_total",
+            &[("outcome", "upstream_error")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric_sum(
+            &m,
+            "infergate_upstream_failures_total",
+            &[("reason", "reset")]
+        ),
+        1.0
+    );
+    assert_released(&gw).await;
+}
+
+#[tokio::test]
+async fn client_disconnect_cancels_the_upstream_at_once() {
+    let sim = Sim::start(&["--ttft-ms", "1", "--itl-ms", "50"]).await;
+    let gw = Gateway::start(&Gateway::config(&[sim.url()], "")).await;
+    let body = STREAM.replace("\"max_tokens\":8", "\"max_tokens\":500");
+    let addr = gw.data;
+    let t = tokio::spawn(async move { stream_once(addr, &body).await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while sim_running(&sim).await != 1.0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    t.abort();
+    let cut = tokio::time::Instant::now();
+    wait_sim_idle(&sim).await;
+    assert!(
+        cut.elapsed() < Duration::from_secs(1),
+        "upstream kept generating for {:?}",
+        cut.elapsed()
+    );
+    gw.wait_metric(
+        "infergate_requests_total",
+        &[("outcome", "client_cancelled")],
+        1.0,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_released(&gw).await;
+}
+
+#[tokio::test]
+async fn killing_one_of_three_upstreams_fails_no_request_before_its_first_byte() {
+    let mut sims = Vec::new();
+    for _ in 0..3 {
+        sims.push(Sim::start(&["--ttft-ms", "20", "--itl-ms", "10"]).await);
+    }
+    let urls: Vec<String> = sims.iter().map(Sim::url).collect();
+    let gw = Gateway::start(&Gateway::config(&urls, "")).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..24 {
+        let (stop, sent, addr) = (stop.clone(), sent.clone(), gw.data);
+        workers.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                sent.fetch_add(1, Ordering::Relaxed);
+                results.push(stream_once(addr, STREAM).await);
+            }
+            results
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut victim = sims.remove(1);
+    victim.proc.child.start_kill().unwrap();
+    victim.proc.child.wait().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let before_first_byte: Vec<_> = all
+        .iter()
+        .filter(|r| matches!(r, StreamResult::FailedBeforeFirstByte(_)))
+        .collect();
+    let cut = all
+        .iter()
+        .filter(|r| matches!(r, StreamResult::Cut(_)))
+        .count();
+    let m = gw.metrics().await;
+    let retried = metric_sum(&m, "infergate_retries_total", &[("result", "retried")]);
+    println!(
+        "killed 1 of 3 upstreams under load: sent {}, complete {}, cut mid-stream {cut}, failed before first byte {}, retried {retried}",
+        all.len(),
+        all.iter().filter(|r| **r == StreamResult::Complete).count(),
+        before_first_byte.len()
+    );
+    assert!(all.len() > 200, "load too light: {}", all.len());
+    assert!(before_first_byte.is_empty(), "{before_first_byte:?}");
+    assert!(cut <= 24, "more streams cut than were in flight: {cut}");
+    assert_released(&gw).await;
+}
