@@ -59,7 +59,7 @@ async fn refused_connection_is_502_or_retried() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
-    let gw = Gateway::start(&Gateway::config(&[closed.clone()], "")).await;
+    let gw = Gateway::start(&Gateway::config(std::slice::from_ref(&closed), "")).await;
     let r = post(gw.data, "/v1/chat/completions", STREAM).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     assert_eq!(r.json()["error"]["code"], "upstream_connect_error");
