@@ -8,16 +8,26 @@
 //! 3. **Route**: one load of the live [`table::Table`]; the model's route is cloned out (one
 //!    `Arc`) and kept for the life of the response, so a reload never changes a request in
 //!    flight.
-//! 4. **Pick** ([`table::BackendRt::pick`]): power of two choices on in-flight requests among
-//!    the backend's endpoints; the in-flight guard is taken here.
-//! 5. **Forward**: pooled HTTP/1.1 client, hop-by-hop headers stripped, `x-request-id` kept or
-//!    made. The response head and, for an event stream, its first body frame are awaited under
-//!    the first-token deadline: until then a failure is a clean error response.
-//! 6. **Pass through** ([`body::ObservedBody`]): every upstream frame goes to the client as it
+//! 4. **Admit**: a place under `limits.max_in_flight` (503 with `Retry-After` past it), held
+//!    until the response ends.
+//! 5. **Pick** ([`table::BackendRt::pick`]): power of two choices on in-flight requests among
+//!    the backend's endpoints that are not ejected and not yet tried; the in-flight guard is
+//!    taken here.
+//! 6. **Forward** ([`proxy`]): pooled HTTP/1.1 client (plain or TLS), hop-by-hop headers
+//!    stripped, `x-request-id` kept or made. The response head and its first body frame are
+//!    awaited under the first-token deadline: this is the commit point. Before it, a connect
+//!    error, reset, timeout or retryable status is retried on another endpoint (attempt limit,
+//!    retry budget) and counts toward that endpoint's ejection ([`endpoint`]).
+//! 7. **Pass through** ([`body::ObservedBody`]): every upstream frame goes to the client as it
 //!    arrives. An observer beside it ([`observe`]) stamps the first token event, counts token
-//!    events and reads `usage`; idle and total deadlines apply.
-//! 7. **Record** ([`body::Exchange`]): when the body ends, fails or is dropped, the outcome,
-//!    TTFT, TPOT, duration and tokens are recorded once and the in-flight guard is released.
+//!    events and reads `usage`; idle and total deadlines apply, and a failure ends an event
+//!    stream with an SSE error event.
+//! 8. **Record** ([`body::Exchange`]): when the body ends, fails or is dropped, the outcome,
+//!    TTFT, TPOT, duration and tokens are recorded once, the endpoint's health is updated, and
+//!    the in-flight guard and listener place are released.
+//!
+//! Config changes go through one task ([`reload`]) that compiles a new table off the request
+//! path and swaps it in; the admin listener ([`admin`]) reports and triggers it.
 //!
 //! Errors on this path are [`error::ProxyError`]: a kind with its source, status, OpenAI body
 //! and metric outcome, all mapped in one place.
