@@ -23,6 +23,14 @@ pub struct Config {
     /// Gateway-wide cap on retries.
     #[serde(default)]
     pub retry_budget: RetryBudget,
+    /// Labels derived from each request, usable in `models[].routes[].match.labels`, e.g.
+    /// `tenant: { header: x-tenant-id }`.
+    #[serde(default)]
+    pub request_labels: BTreeMap<String, LabelSource>,
+    /// The request header that pins a variant on routes with `allow_pin`. Default
+    /// `x-infergate-variant`.
+    #[serde(default = "default_pin_header")]
+    pub pin_header: String,
     /// Pools of model-server endpoints. Each backend is referenced by name from `models`.
     pub backends: Vec<Backend>,
     /// Models served by the gateway, matched against the `model` field of request bodies.
@@ -99,6 +107,10 @@ pub struct UpstreamTls {
     pub cert_file: Option<String>,
     /// Client private key (PEM) for mutual TLS. Needs `cert_file`.
     pub key_file: Option<String>,
+}
+
+fn default_pin_header() -> String {
+    "x-infergate-variant".into()
 }
 
 /// Graceful shutdown on SIGTERM.
@@ -294,12 +306,137 @@ pub struct BackendLimits {
     pub max_in_flight_per_endpoint: Option<u32>,
 }
 
-/// A model name clients use, and where its traffic goes.
+/// A model name clients use, and where its traffic goes: either one `backend`, or named
+/// `variants` (versions) chosen by ordered `routes`.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
     /// The name in the request body's `model` field, and in `GET /v1/models`.
     pub name: String,
-    /// The backend that serves it.
+    /// The backend that serves it (the simple form: one variant named after the backend).
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// Versions of the model. Each is a backend, optionally narrowed to the endpoints whose
+    /// labels match `selector`.
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+    /// Ordered rules; the first whose `match` holds decides the split. Required with
+    /// `variants`; the last rule usually has no `match` (it always holds).
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+/// One version of a model.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Unique within the model; the `variant` metric label and the `x-infergate-variant`
+    /// response header.
+    pub name: String,
+    /// The backend whose endpoints serve it.
     pub backend: String,
+    /// Only the backend's endpoints whose labels include all of these, e.g. `{version: v2}`,
+    /// so one pool of model servers can carry two versions. Default: all endpoints.
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
+}
+
+/// A routing rule.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// A name for logs, `explain` and `/admin/routes`. Default: `routes[N]`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Conditions that must all hold. Default: none (always holds).
+    #[serde(default, rename = "match")]
+    pub matches: RouteMatch,
+    /// Variants and their weights (any positive scale; shares are weight / sum).
+    pub split: Vec<SplitEntry>,
+    /// Assign by a key (header or cookie) instead of at random: the same key always gets the
+    /// same variant, and raising a variant's weight only moves keys to it.
+    #[serde(default)]
+    pub sticky: Option<StickyKey>,
+    /// Let the pin header (`pin_header`, default `x-infergate-variant`) choose the variant.
+    #[serde(default)]
+    pub allow_pin: bool,
+    /// Mirror a share of this rule's requests to another variant; the copy's response is read,
+    /// measured and thrown away.
+    #[serde(default)]
+    pub shadow: Option<Shadow>,
+}
+
+/// Conditions on a request.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteMatch {
+    /// Request headers (names are case-insensitive).
+    pub headers: Vec<ValueMatch>,
+    /// Cookies from the `Cookie` header.
+    pub cookies: Vec<ValueMatch>,
+    /// Labels derived from the request (see `request_labels`).
+    pub labels: Vec<ValueMatch>,
+}
+
+/// A named value and how it must look. Exactly one of `exact`, `prefix`, `regex`, or `present`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ValueMatch {
+    pub name: String,
+    #[serde(default)]
+    pub exact: Option<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// A regular expression that must match the whole value.
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// `true`: the value must be there (any value); `false`: it must be absent.
+    #[serde(default)]
+    pub present: Option<bool>,
+}
+
+/// A variant and its weight in a split.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SplitEntry {
+    pub variant: String,
+    /// 0 to 1000000; 0 keeps the variant in the rule without traffic.
+    pub weight: u32,
+}
+
+/// Where a sticky key comes from. Exactly one of `header` or `cookie`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StickyKey {
+    #[serde(default)]
+    pub header: Option<String>,
+    #[serde(default)]
+    pub cookie: Option<String>,
+}
+
+/// Shadow traffic.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Shadow {
+    /// The variant that receives the copies.
+    pub variant: String,
+    /// Share of the rule's requests copied, 0 to 100 (fractions allowed).
+    pub percent: f64,
+    /// Most shadow requests in flight at once; past it, copies are skipped. Default `16`.
+    #[serde(default = "default_shadow_concurrency")]
+    pub max_concurrency: u32,
+}
+
+fn default_shadow_concurrency() -> u32 {
+    16
+}
+
+/// Where a request label comes from. Exactly one of `header` or `cookie`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSource {
+    #[serde(default)]
+    pub header: Option<String>,
+    #[serde(default)]
+    pub cookie: Option<String>,
 }

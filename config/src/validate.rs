@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use crate::error::{ConfigError, ConfigErrors};
-use crate::model::{Backend, Config, Timeouts};
+use crate::model::{Backend, Config, Model, Timeouts};
 
 /// Checks cross-references and values that the schema alone cannot express.
 pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
@@ -109,16 +109,29 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
                 format!("duplicate model name {:?}", m.name),
             );
         }
-        if !backend_names.contains(m.backend.as_str()) {
+        validate_model(&path, m, cfg, &known, &mut push);
+    }
+    for (name, src) in &cfg.request_labels {
+        if src.header.is_some() == src.cookie.is_some() {
             push(
-                format!("{path}.backend"),
-                format!(
-                    "unknown backend {:?} (known: {})",
-                    m.backend,
-                    known.join(", ")
-                ),
+                format!("request_labels.{name}"),
+                "set exactly one of header or cookie".into(),
             );
         }
+        if let Some(h) = &src.header {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                push(
+                    format!("request_labels.{name}.header"),
+                    format!("{h:?} is not a header name"),
+                );
+            }
+        }
+    }
+    if http::HeaderName::from_bytes(cfg.pin_header.as_bytes()).is_err() {
+        push(
+            "pin_header".into(),
+            format!("{:?} is not a header name", cfg.pin_header),
+        );
     }
     if cfg.models.is_empty() {
         push("models".into(), "at least one model is required".into());
@@ -253,4 +266,212 @@ fn check_url(url: &str) -> Result<(), String> {
         return Err(format!("{url:?} must not have a query string"));
     }
     Ok(())
+}
+
+/// Largest weight in a split.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+}
+
+fn validate_model(
+    path: &str,
+    m: &Model,
+    cfg: &Config,
+    known: &[&str],
+    push: &mut impl FnMut(String, String),
+) {
+    let backend = |name: &str| cfg.backends.iter().find(|b| b.name == name);
+    let unknown = |name: &str| format!("unknown backend {name:?} (known: {})", known.join(", "));
+    match (&m.backend, m.variants.is_empty()) {
+        (Some(_), false) => push(
+            format!("{path}.variants"),
+            "set either backend or variants, not both".into(),
+        ),
+        (None, true) => push(path.to_string(), "set backend or variants".into()),
+        (Some(b), true) => {
+            if backend(b).is_none() {
+                push(format!("{path}.backend"), unknown(b));
+            }
+            if !m.routes.is_empty() {
+                push(
+                    format!("{path}.routes"),
+                    "routes choose among variants; declare variants instead of backend".into(),
+                );
+            }
+            return;
+        }
+        (None, false) => {}
+    }
+    let mut names = HashSet::new();
+    for (j, v) in m.variants.iter().enumerate() {
+        let vpath = format!("{path}.variants[{j}]");
+        if !is_token(&v.name) {
+            push(
+                format!("{vpath}.name"),
+                format!("{:?} must be 1-64 letters, digits, '-', '_' or '.'", v.name),
+            );
+        } else if !names.insert(v.name.as_str()) {
+            push(
+                format!("{vpath}.name"),
+                format!("duplicate variant {:?}", v.name),
+            );
+        }
+        match backend(&v.backend) {
+            None => push(format!("{vpath}.backend"), unknown(&v.backend)),
+            Some(b) => {
+                let matching = b
+                    .endpoints
+                    .iter()
+                    .filter(|e| {
+                        v.selector
+                            .iter()
+                            .all(|(k, val)| e.labels.get(k) == Some(val))
+                    })
+                    .count();
+                if matching == 0 {
+                    push(
+                        format!("{vpath}.selector"),
+                        format!("matches no endpoint of backend {:?}", b.name),
+                    );
+                }
+            }
+        }
+    }
+    if m.routes.is_empty() {
+        push(
+            format!("{path}.routes"),
+            "a model with variants needs at least one route".into(),
+        );
+    }
+    let variant_known = |name: &str| m.variants.iter().any(|v| v.name == name);
+    let variant_list = || {
+        m.variants
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (r, route) in m.routes.iter().enumerate() {
+        let rpath = format!("{path}.routes[{r}]");
+        if route.split.is_empty() {
+            push(
+                format!("{rpath}.split"),
+                "at least one variant is required".into(),
+            );
+        }
+        let mut total: u64 = 0;
+        let mut seen = HashSet::new();
+        for (k, e) in route.split.iter().enumerate() {
+            if !variant_known(&e.variant) {
+                push(
+                    format!("{rpath}.split[{k}].variant"),
+                    format!(
+                        "unknown variant {:?} (known: {})",
+                        e.variant,
+                        variant_list()
+                    ),
+                );
+            } else if !seen.insert(e.variant.as_str()) {
+                push(
+                    format!("{rpath}.split[{k}].variant"),
+                    format!("variant {:?} appears twice", e.variant),
+                );
+            }
+            if e.weight > MAX_WEIGHT {
+                push(
+                    format!("{rpath}.split[{k}].weight"),
+                    format!("{} is more than {MAX_WEIGHT}", e.weight),
+                );
+            }
+            total += u64::from(e.weight);
+        }
+        if !route.split.is_empty() && total == 0 {
+            push(format!("{rpath}.split"), "the weights add up to 0".into());
+        }
+        if let Some(st) = &route.sticky {
+            if st.header.is_some() == st.cookie.is_some() {
+                push(
+                    format!("{rpath}.sticky"),
+                    "set exactly one of header or cookie".into(),
+                );
+            }
+        }
+        if let Some(sh) = &route.shadow {
+            if !variant_known(&sh.variant) {
+                push(
+                    format!("{rpath}.shadow.variant"),
+                    format!(
+                        "unknown variant {:?} (known: {})",
+                        sh.variant,
+                        variant_list()
+                    ),
+                );
+            }
+            if !(0.0..=100.0).contains(&sh.percent) {
+                push(
+                    format!("{rpath}.shadow.percent"),
+                    format!("{} is not between 0 and 100", sh.percent),
+                );
+            }
+            if sh.max_concurrency == 0 {
+                push(
+                    format!("{rpath}.shadow.max_concurrency"),
+                    "must be at least 1".into(),
+                );
+            }
+        }
+        for (kind, list) in [
+            ("headers", &route.matches.headers),
+            ("cookies", &route.matches.cookies),
+            ("labels", &route.matches.labels),
+        ] {
+            for (k, vm) in list.iter().enumerate() {
+                let mpath = format!("{rpath}.match.{kind}[{k}]");
+                let set = [
+                    vm.exact.is_some(),
+                    vm.prefix.is_some(),
+                    vm.regex.is_some(),
+                    vm.present.is_some(),
+                ]
+                .iter()
+                .filter(|b| **b)
+                .count();
+                if set != 1 {
+                    push(
+                        mpath.clone(),
+                        "set exactly one of exact, prefix, regex or present".into(),
+                    );
+                }
+                if let Some(re) = &vm.regex {
+                    if let Err(e) = regex_lite::Regex::new(&format!("^(?:{re})$")) {
+                        push(format!("{mpath}.regex"), format!("invalid regex: {e}"));
+                    }
+                }
+                if kind == "labels" && !cfg.request_labels.contains_key(&vm.name) {
+                    let mut names: Vec<&str> =
+                        cfg.request_labels.keys().map(String::as_str).collect();
+                    names.sort_unstable();
+                    push(
+                        format!("{mpath}.name"),
+                        format!(
+                            "unknown request label {:?} (declared in request_labels: {})",
+                            vm.name,
+                            names.join(", ")
+                        ),
+                    );
+                }
+                if kind == "headers" && http::HeaderName::from_bytes(vm.name.as_bytes()).is_err() {
+                    push(
+                        format!("{mpath}.name"),
+                        format!("{:?} is not a header name", vm.name),
+                    );
+                }
+            }
+        }
+    }
 }

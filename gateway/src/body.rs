@@ -18,7 +18,7 @@ use crate::endpoint::{Failure, InFlight};
 use crate::gateway::Slot;
 use crate::metrics::Outcome;
 use crate::observe::{JsonUsageScanner, SseObserver, Usage};
-use crate::table::ModelRoute;
+use crate::route::{ModelRoute, Variant};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -69,7 +69,11 @@ impl Body for GatewayBody {
 /// guard until then.
 pub struct Exchange {
     route: Arc<ModelRoute>,
-    endpoint: usize,
+    variant: usize,
+    /// Position in the variant's members.
+    member: usize,
+    /// A shadow copy: measured under the shadow metrics, and not a health signal.
+    shadow: bool,
     guard: Option<InFlight>,
     start: Instant,
     first_token: Option<Instant>,
@@ -84,10 +88,18 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    pub fn new(route: Arc<ModelRoute>, endpoint: usize, guard: InFlight, start: Instant) -> Self {
+    pub fn new(
+        route: Arc<ModelRoute>,
+        variant: usize,
+        member: usize,
+        guard: InFlight,
+        start: Instant,
+    ) -> Self {
         Exchange {
             route,
-            endpoint,
+            variant,
+            member,
+            shadow: false,
             guard: Some(guard),
             start,
             first_token: None,
@@ -122,19 +134,25 @@ impl Exchange {
         self.finished = true;
         self.guard = None;
         self.slot = None;
-        if let Some(f) = failure {
-            self.route
-                .backend
-                .on_failure(self.endpoint, f, Instant::now());
+        if let (Some(f), false) = (failure, self.shadow) {
+            let v = self.variant();
+            v.backend
+                .on_failure(v.members[self.member], f, Instant::now());
         }
     }
 
-    pub fn route(&self) -> &ModelRoute {
-        &self.route
+    /// Marks this exchange as a shadow copy.
+    pub fn set_shadow(&mut self) {
+        self.shadow = true;
     }
 
+    pub fn variant(&self) -> &Variant {
+        &self.route.variants[self.variant]
+    }
+
+    /// The backend index of the endpoint.
     pub fn endpoint(&self) -> usize {
-        self.endpoint
+        self.variant().members[self.member]
     }
 
     fn tokens(&mut self, events: u32, now: Instant) {
@@ -154,20 +172,30 @@ impl Exchange {
         self.finished = true;
         self.guard = None;
         self.slot = None;
-        let backend = &self.route.backend;
+        let variant = &self.route.variants[self.variant];
+        let backend = &variant.backend;
+        let endpoint = variant.members[self.member];
         match outcome.failure() {
+            _ if self.shadow => {}
             Some(f) => {
-                backend.on_failure(self.endpoint, f, Instant::now());
+                backend.on_failure(endpoint, f, Instant::now());
             }
             None if outcome.is_success() => {
-                if let Some(ep) = backend.endpoints.get(self.endpoint) {
+                if let Some(ep) = backend.endpoints.get(endpoint) {
                     ep.state
                         .record_success(self.ttfb.unwrap_or_else(|| self.start.elapsed()));
                 }
             }
             None => {}
         }
-        let m = &self.route.metrics[self.endpoint];
+        let handles = if self.shadow {
+            &variant.shadow_metrics
+        } else {
+            &variant.metrics
+        };
+        let Some(m) = handles.get(self.member) else {
+            return;
+        };
         m.count(outcome);
         m.duration.observe(self.start.elapsed().as_secs_f64());
         let output = self
@@ -229,8 +257,9 @@ pub struct ObservedBody {
     status: StatusCode,
     sse: bool,
     idle: Duration,
-    idle_timer: Pin<Box<Sleep>>,
-    total_timer: Pin<Box<Sleep>>,
+    total_deadline: Instant,
+    /// One timer for both deadlines: the earlier of the idle and total deadlines.
+    timer: Pin<Box<Sleep>>,
     done: bool,
 }
 
@@ -258,8 +287,10 @@ impl ObservedBody {
             status,
             sse,
             idle,
-            idle_timer: Box::pin(tokio::time::sleep(idle)),
-            total_timer: Box::pin(tokio::time::sleep_until(total_deadline)),
+            total_deadline,
+            timer: Box::pin(tokio::time::sleep_until(
+                (Instant::now() + idle).min(total_deadline),
+            )),
             done: false,
         }
     }
@@ -269,7 +300,9 @@ impl ObservedBody {
             let events = self.observer.observe(data);
             let now = Instant::now();
             self.exchange.tokens(events, now);
-            self.idle_timer.as_mut().reset(now + self.idle);
+            self.timer
+                .as_mut()
+                .reset((now + self.idle).min(self.total_deadline));
         }
         // A body of known length may be dropped by the server as soon as its last byte is
         // written, without being polled to its end: finish here when nothing is left.
@@ -338,14 +371,14 @@ impl Body for ObservedBody {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                if this.total_timer.as_mut().poll(cx).is_ready() {
-                    return this.fail(
-                        Outcome::TimeoutTotal,
-                        "upstream_timeout",
-                        "upstream response exceeded the total timeout",
-                    );
-                }
-                if this.idle_timer.as_mut().poll(cx).is_ready() {
+                if this.timer.as_mut().poll(cx).is_ready() {
+                    if Instant::now() >= this.total_deadline {
+                        return this.fail(
+                            Outcome::TimeoutTotal,
+                            "upstream_timeout",
+                            "upstream response exceeded the total timeout",
+                        );
+                    }
                     return this.fail(
                         Outcome::TimeoutIdle,
                         "upstream_stalled",

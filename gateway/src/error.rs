@@ -24,6 +24,7 @@ pub enum ErrorKind {
     MalformedBody,
     MissingModel,
     UnknownModel,
+    NoRoute,
     NoHealthyEndpoint,
     Overloaded,
     ConnectFailed,
@@ -51,7 +52,7 @@ impl ProxyError {
         use ErrorKind::*;
         match self.kind {
             NotFound | MethodNotAllowed | BodyTooLarge | MalformedBody | MissingModel
-            | UnknownModel => Source::Client,
+            | UnknownModel | NoRoute => Source::Client,
             NoHealthyEndpoint | Overloaded => Source::Gateway,
             ConnectFailed | UpstreamFailed | ConnectTimeout | FirstTokenTimeout | TotalTimeout => {
                 Source::Upstream
@@ -73,7 +74,7 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         use ErrorKind::*;
         match self.kind {
-            NotFound | UnknownModel => StatusCode::NOT_FOUND,
+            NotFound | UnknownModel | NoRoute => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             MalformedBody | MissingModel => StatusCode::BAD_REQUEST,
@@ -101,6 +102,7 @@ impl ProxyError {
             MalformedBody => "invalid_json",
             MissingModel => "missing_model",
             UnknownModel => "model_not_found",
+            NoRoute => "no_matching_route",
             NoHealthyEndpoint => "no_healthy_endpoint",
             Overloaded => "overloaded",
             ConnectFailed => "upstream_connect_error",
@@ -117,6 +119,7 @@ impl ProxyError {
             NotFound | MethodNotAllowed | MalformedBody | MissingModel => Outcome::BadRequest,
             BodyTooLarge => Outcome::BodyTooLarge,
             UnknownModel => Outcome::UnknownModel,
+            NoRoute => Outcome::NoRoute,
             NoHealthyEndpoint => Outcome::NoEndpoint,
             Overloaded => Outcome::Overloaded,
             ConnectFailed => Outcome::ConnectError,

@@ -43,6 +43,7 @@ pub mod observe;
 pub mod proxy;
 pub mod reload;
 pub mod retry;
+pub mod route;
 pub mod server;
 pub mod table;
 pub mod tls;

@@ -34,12 +34,14 @@ pub enum Outcome {
     UnknownModel,
     /// No endpoint of the model's backend could take the request.
     NoEndpoint,
+    /// The model exists but none of its routes matched the request.
+    NoRoute,
     /// The listener's in-flight or connection limit was reached (503 with `Retry-After`).
     Overloaded,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 15] = [
+    pub const ALL: [Outcome; 16] = [
         Outcome::Success,
         Outcome::Upstream4xx,
         Outcome::Upstream5xx,
@@ -54,6 +56,7 @@ impl Outcome {
         Outcome::BodyTooLarge,
         Outcome::UnknownModel,
         Outcome::NoEndpoint,
+        Outcome::NoRoute,
         Outcome::Overloaded,
     ];
 
@@ -74,6 +77,7 @@ impl Outcome {
             Outcome::UnknownModel => "unknown_model",
             Outcome::NoEndpoint => "no_endpoint",
             Outcome::Overloaded => "overloaded",
+            Outcome::NoRoute => "no_route",
         }
     }
 
@@ -148,6 +152,7 @@ pub struct Metrics {
     retries: IntCounterVec,
     reloads: IntCounterVec,
     connections: IntGaugeVec,
+    shadow: IntCounterVec,
     rejected: [OnceLock<IntCounter>; Outcome::ALL.len()],
 }
 
@@ -284,6 +289,16 @@ impl Metrics {
                 &["listener"],
             ),
         )?;
+        let shadow = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "infergate_shadow_requests_total",
+                    "Shadow copies: `sent`, or `skipped` because max_concurrency copies were in flight.",
+                ),
+                &["model", "variant", "result"],
+            ),
+        )?;
         let build = register(
             &r,
             IntGaugeVec::new(
@@ -307,6 +322,7 @@ impl Metrics {
             retries,
             reloads,
             connections,
+            shadow,
             rejected: Default::default(),
         })
     }
@@ -361,6 +377,13 @@ impl Metrics {
     pub fn reload(&self, ok: bool) {
         self.reloads
             .with_label_values(&[if ok { "success" } else { "failure" }])
+            .inc();
+    }
+
+    /// Counts a shadow copy. Not on the client's path: it runs only for sampled requests.
+    pub fn shadow(&self, model: &str, variant: &str, result: &str) {
+        self.shadow
+            .with_label_values(&[model, variant, result])
             .inc();
     }
 

@@ -256,6 +256,13 @@ pub struct JsonUsageScanner {
 
 const KEY: &[u8] = b"\"usage\"";
 
+/// The searcher for [`KEY`], built once.
+fn key_finder() -> &'static memchr::memmem::Finder<'static> {
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    FINDER.get_or_init(|| memchr::memmem::Finder::new(KEY))
+}
+
 impl JsonUsageScanner {
     pub fn observe(&mut self, chunk: &[u8]) {
         let mut i = 0;
@@ -267,7 +274,7 @@ impl JsonUsageScanner {
             let take = chunk.len().min(KEY.len());
             let old = joined.len();
             joined.extend_from_slice(&chunk[..take]);
-            if let Some(pos) = memchr::memmem::find(&joined, KEY) {
+            if let Some(pos) = key_finder().find(&joined) {
                 let end = pos + KEY.len();
                 if end > old {
                     self.after_key = true;
@@ -276,7 +283,7 @@ impl JsonUsageScanner {
             }
         }
         while i < chunk.len() {
-            match memchr::memmem::find(&chunk[i..], KEY) {
+            match key_finder().find(&chunk[i..]) {
                 Some(pos) => {
                     self.after_key = true;
                     i = self.advance(chunk, i + pos + KEY.len());
@@ -294,30 +301,32 @@ impl JsonUsageScanner {
     /// Consumes bytes of a key's value from `from`; returns where scanning may continue.
     fn advance(&mut self, chunk: &[u8], from: usize) -> usize {
         let mut i = from;
-        while i < chunk.len() {
-            let c = chunk[i];
-            if self.depth == 0 {
-                match c {
-                    b' ' | b'\t' | b'\r' | b'\n' | b':' => {}
-                    b'{' => {
-                        self.depth = 1;
-                        self.object.clear();
-                        self.object.push(c);
-                    }
-                    _ => {
-                        // `"usage": null` or a non-object: not a usage object.
-                        self.after_key = false;
-                        return i;
-                    }
+        while self.depth == 0 {
+            let Some(&c) = chunk.get(i) else {
+                return i;
+            };
+            match c {
+                b' ' | b'\t' | b'\r' | b'\n' | b':' => i += 1,
+                b'{' => {
+                    self.depth = 1;
+                    self.object.clear();
+                    self.object.push(c);
+                    i += 1;
                 }
-                i += 1;
-                continue;
+                _ => {
+                    // `"usage": null` or a non-object: not a usage object.
+                    self.after_key = false;
+                    return i;
+                }
             }
-            if self.object.len() >= MAX_USAGE {
+        }
+        let seg = i;
+        while i < chunk.len() {
+            if self.object.len() + (i - seg) >= MAX_USAGE {
                 self.reset();
                 return i;
             }
-            self.object.push(c);
+            let c = chunk[i];
             if self.in_string {
                 if self.escaped {
                     self.escaped = false;
@@ -333,6 +342,7 @@ impl JsonUsageScanner {
                     b'}' => {
                         self.depth -= 1;
                         if self.depth == 0 {
+                            self.object.extend_from_slice(&chunk[seg..=i]);
                             if let Ok(u) = serde_json::from_slice::<Usage>(&self.object) {
                                 self.usage = Some(u);
                             }
@@ -345,6 +355,7 @@ impl JsonUsageScanner {
             }
             i += 1;
         }
+        self.object.extend_from_slice(&chunk[seg..i]);
         i
     }
 

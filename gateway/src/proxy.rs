@@ -18,6 +18,7 @@ use crate::endpoint::Failure;
 use crate::error::{ErrorKind, ProxyError};
 use crate::gateway::Gateway;
 use crate::model_field::{extract_model, ModelFieldError};
+use crate::route::{ModelRoute, RequestView, ShadowRt};
 use crate::table::{BackendRt, EndpointRt};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -116,7 +117,7 @@ async fn proxy(
             ),
         })
     })?;
-    let (route, budget) = {
+    let (route, budget, decision) = {
         let table = gw.table();
         let Some(route) = table.route(&model).cloned() else {
             return Err(reject(ProxyError::new(
@@ -124,29 +125,44 @@ async fn proxy(
                 format!("The model `{model}` does not exist."),
             )));
         };
-        (route, table.retry_budget.clone())
+        let view = RequestView {
+            headers: &parts.headers,
+            labels: &table.labels,
+        };
+        let Some(decision) = route.decide(&view, &table.pin_header) else {
+            return Err(reject(ProxyError::new(
+                ErrorKind::NoRoute,
+                format!("no route of model `{model}` matches this request"),
+            )));
+        };
+        (route, table.retry_budget.clone(), decision)
     };
     budget.deposit();
+    if let Some(shadow) = &route.rules[decision.rule].shadow {
+        maybe_shadow(gw, &route, shadow, &parts, &body, request_id);
+    }
 
-    let backend = route.backend.clone();
+    let variant = &route.variants[decision.variant];
+    let backend = variant.backend.clone();
     let t = backend.timeouts;
     let total_deadline = start + t.total;
     let max_attempts = backend.retry.max_attempts as usize;
     let mut tried: Vec<usize> = Vec::new();
     let mut slot = Some(slot);
     loop {
-        let Some((idx, guard)) = backend.pick(&tried, Instant::now()) else {
+        let Some((pos, guard)) = backend.pick(&variant.members, &tried, Instant::now()) else {
             let e = ProxyError::new(
                 ErrorKind::NoHealthyEndpoint,
                 format!(
-                    "no endpoint of backend `{}` can take the request",
-                    backend.name
+                    "no endpoint of variant `{}` (backend `{}`) can take the request",
+                    variant.name, backend.name
                 ),
             );
-            route.unrouted.count(e.outcome());
+            variant.unrouted.count(e.outcome());
             return Err(e);
         };
-        let mut exchange = Exchange::new(route.clone(), idx, guard, start);
+        let idx = variant.members[pos];
+        let mut exchange = Exchange::new(route.clone(), decision.variant, pos, guard, start);
         exchange.hold(slot.take());
         let failed = match attempt(
             &backend,
@@ -159,7 +175,11 @@ async fn proxy(
         )
         .await
         {
-            Ok(resp) => return Ok(resp),
+            Ok(mut resp) => {
+                resp.headers_mut()
+                    .insert(X_INFERGATE_VARIANT.clone(), variant.header.clone());
+                return Ok(resp);
+            }
             Err(f) => f,
         };
         let Failed {
@@ -169,7 +189,7 @@ async fn proxy(
             passthrough,
         } = *failed;
         let retryable = error.retryable() || passthrough.is_some();
-        let more_endpoints = tried.len() + 1 < backend.endpoints.len();
+        let more_endpoints = tried.len() + 1 < variant.members.len();
         let retry = if !retryable {
             false
         } else if tried.len() + 1 >= max_attempts || !more_endpoints {
@@ -195,16 +215,105 @@ async fn proxy(
             );
             slot = exchange.release_slot();
             exchange.abandon(failure);
-            tried.push(idx);
+            tried.push(pos);
             continue;
         }
         if let Some(resp) = passthrough {
             // The last answer was a retryable status: the client gets it as it is.
-            return Ok(finish_response(resp, exchange, &backend));
+            let mut resp = finish_response(resp, exchange, &backend);
+            resp.headers_mut()
+                .insert(X_INFERGATE_VARIANT.clone(), variant.header.clone());
+            return Ok(resp);
         }
         exchange.finish(error.outcome());
         return Err(error);
     }
+}
+
+/// The response header that says which variant served a request.
+pub static X_INFERGATE_VARIANT: HeaderName = HeaderName::from_static("x-infergate-variant");
+/// Marks the copies sent as shadow traffic.
+pub static X_INFERGATE_SHADOW: HeaderName = HeaderName::from_static("x-infergate-shadow");
+
+/// Sends a copy of the request to the rule's shadow variant, for `percent` of requests and
+/// while fewer than `max_concurrency` copies are in flight. The copy runs on its own task: it
+/// never delays, changes or fails the client's request. Its response is read to the end,
+/// measured under the variant label `shadow:<name>`, and thrown away.
+fn maybe_shadow(
+    gw: &Gateway,
+    route: &Arc<ModelRoute>,
+    shadow: &ShadowRt,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    request_id: &HeaderValue,
+) {
+    if rand::rng().random::<f64>() * 100.0 >= shadow.percent {
+        return;
+    }
+    let variant = &route.variants[shadow.variant];
+    let Ok(permit) = shadow.permits.clone().try_acquire_owned() else {
+        gw.metrics().shadow(&route.name, &variant.name, "skipped");
+        return;
+    };
+    gw.metrics().shadow(&route.name, &variant.name, "sent");
+    let (mut copy, ()) = Request::new(()).into_parts();
+    copy.method = parts.method.clone();
+    copy.uri = parts.uri.clone();
+    copy.headers = parts.headers.clone();
+    copy.headers
+        .insert(X_INFERGATE_SHADOW.clone(), HeaderValue::from_static("1"));
+    let (route, body, request_id, v) = (
+        route.clone(),
+        body.clone(),
+        request_id.clone(),
+        shadow.variant,
+    );
+    tokio::spawn(async move {
+        let _permit = permit;
+        let start = Instant::now();
+        let variant = &route.variants[v];
+        let backend = variant.backend.clone();
+        let Some((pos, guard)) = backend.pick(&variant.members, &[], start) else {
+            return;
+        };
+        let mut exchange = Exchange::new(route.clone(), v, pos, guard, start);
+        exchange.set_shadow();
+        let deadline = start + backend.timeouts.total;
+        match attempt(
+            &backend,
+            variant.members[pos],
+            &copy,
+            body,
+            &request_id,
+            exchange,
+            deadline,
+        )
+        .await
+        {
+            Ok(resp) => {
+                let mut b = resp.into_body();
+                while let Some(f) = b.frame().await {
+                    if f.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(failed) => {
+                let Failed {
+                    error,
+                    mut exchange,
+                    passthrough,
+                    ..
+                } = *failed;
+                match passthrough {
+                    Some((parts, _)) => {
+                        exchange.finish(crate::metrics::Outcome::for_status(parts.status))
+                    }
+                    None => exchange.finish(error.outcome()),
+                }
+            }
+        }
+    });
 }
 
 /// A failed attempt: the error, the endpoint failure it stands for, and, for a retryable
@@ -395,42 +504,64 @@ fn upstream_request(
     *req.version_mut() = Version::HTTP_11;
     let headers = req.headers_mut();
     headers.reserve(parts.headers.len() + 1);
+    let named = connection_named(&parts.headers);
     for (k, v) in &parts.headers {
-        if k != header::HOST && k != header::CONTENT_LENGTH {
+        if k != header::HOST
+            && k != header::CONTENT_LENGTH
+            && k != X_REQUEST_ID
+            && !is_hop_by_hop(k)
+            && !named.contains(k)
+        {
             headers.append(k, v.clone());
         }
     }
-    strip_hop_by_hop(headers);
     headers.insert(X_REQUEST_ID.clone(), request_id.clone());
     req
 }
 
-/// Removes the headers that describe one connection rather than the message (RFC 9110 7.6.1),
-/// including those named in `Connection`.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+/// Headers named in `Connection` (hop-by-hop by declaration); usually none, and then nothing is
+/// allocated.
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect()
+}
+
+/// The fixed hop-by-hop headers (RFC 9110 7.6.1, plus `keep-alive` and `proxy-connection`).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::PROXY_AUTHENTICATE
+        || name == header::PROXY_AUTHORIZATION
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+}
+
+/// Removes the headers that describe one connection rather than the message (RFC 9110 7.6.1),
+/// including those named in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass to look; removal only when there is something to remove (rare for responses).
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
+    for name in connection_named(headers) {
+        headers.remove(name);
+    }
+    let hop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| is_hop_by_hop(k))
+        .cloned()
         .collect();
-    for name in named {
+    for name in hop {
         headers.remove(name);
     }
-    for name in [
-        header::CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-    ] {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
 }
 
 fn is_event_stream(headers: &HeaderMap) -> bool {

@@ -20,6 +20,11 @@ use crate::endpoint::{
 };
 use crate::metrics::{EndpointMetrics, Metrics, RouteMetrics};
 use crate::retry::RetryBudget;
+use crate::route::{
+    Cond, LabelSources, Matcher, ModelRoute, Rule, ShadowRt, Source, SplitRt, Variant,
+};
+use http::{HeaderName, HeaderValue};
+use tokio::sync::Semaphore;
 
 /// The pooled HTTP client used to reach model servers (`http://` and `https://`).
 pub type UpstreamClient = Client<crate::tls::UpstreamConnector, Full<Bytes>>;
@@ -33,6 +38,9 @@ pub struct Table {
     pub retry_budget: Arc<RetryBudget>,
     /// Bearer token for `/admin/*`, resolved from `token` or `token_env`.
     pub admin_token: Option<Box<str>>,
+    /// `request_labels`, in order.
+    pub labels: LabelSources,
+    pub pin_header: HeaderName,
     backends: Vec<Arc<BackendRt>>,
 }
 
@@ -51,17 +59,6 @@ impl Table {
     pub fn backends(&self) -> &[Arc<BackendRt>] {
         &self.backends
     }
-}
-
-/// Where one model's traffic goes.
-pub struct ModelRoute {
-    pub name: Box<str>,
-    pub variant: Box<str>,
-    pub backend: Arc<BackendRt>,
-    /// One set per endpoint of `backend`, in the same order.
-    pub metrics: Vec<RouteMetrics>,
-    /// For outcomes with no endpoint (every endpoint full or unhealthy).
-    pub unrouted: RouteMetrics,
 }
 
 /// Upstream timeouts of a backend.
@@ -114,12 +111,21 @@ impl BackendRt {
     /// its in-flight limit is passed over. When no endpoint takes traffic, the one whose ejection
     /// ends first is used: traffic still flows to the least bad. `None` when every endpoint not
     /// excluded is full.
-    pub fn pick(&self, exclude: &[usize], now: Instant) -> Option<(usize, InFlight)> {
-        let n = self.endpoints.len();
+    ///
+    /// `members` are the endpoint indices to choose from (a variant's endpoints); `exclude` and
+    /// the returned index are positions in `members`.
+    pub fn pick(
+        &self,
+        members: &[usize],
+        exclude: &[usize],
+        now: Instant,
+    ) -> Option<(usize, InFlight)> {
+        let n = members.len();
         let limit = self.max_in_flight;
-        let try_take = |i: usize| self.endpoints[i].state.try_acquire(limit).map(|g| (i, g));
-        let load = |i: usize| self.endpoints[i].state.in_flight();
-        let usable = |i: usize| !exclude.contains(&i) && !self.endpoints[i].state.is_ejected(now);
+        let ep = |i: usize| &self.endpoints[members[i]];
+        let try_take = |i: usize| ep(i).state.try_acquire(limit).map(|g| (i, g));
+        let load = |i: usize| ep(i).state.in_flight();
+        let usable = |i: usize| !exclude.contains(&i) && !ep(i).state.is_ejected(now);
         let better = |a: usize, b: usize| if load(b) < load(a) { (b, a) } else { (a, b) };
 
         if n >= 2 {
@@ -170,7 +176,7 @@ impl BackendRt {
         let mut ejected: Vec<(Instant, usize)> = (0..n)
             .filter(|i| !exclude.contains(i))
             .map(|i| {
-                let until = self.endpoints[i].state.ejection(now).map_or(now, |e| e.0);
+                let until = ep(i).state.ejection(now).map_or(now, |e| e.0);
                 (until, i)
             })
             .collect();
@@ -282,6 +288,206 @@ impl Compiler {
         Ok(client)
     }
 
+    /// Compiles one model's variants and rules.
+    fn compile_model(
+        &self,
+        path: &str,
+        m: &infergate_config::Model,
+        backends: &HashMap<&str, Arc<BackendRt>>,
+        labels: &LabelSources,
+    ) -> Result<ModelRoute, Vec<ConfigError>> {
+        let mut errs = Vec::new();
+        let err = |path: String, reason: String| ConfigError { path, reason };
+        // The simple form is one variant named after the backend, all endpoints, one rule.
+        let simple;
+        let (variants_cfg, routes_cfg): (
+            &[infergate_config::Variant],
+            Vec<infergate_config::Route>,
+        ) = match &m.backend {
+            Some(b) => {
+                simple = [infergate_config::Variant {
+                    name: b.clone(),
+                    backend: b.clone(),
+                    selector: Default::default(),
+                }];
+                let rule = infergate_config::Route {
+                    name: Some("default".into()),
+                    matches: Default::default(),
+                    split: vec![infergate_config::SplitEntry {
+                        variant: b.clone(),
+                        weight: 1,
+                    }],
+                    sticky: None,
+                    allow_pin: false,
+                    shadow: None,
+                };
+                (&simple[..], vec![rule])
+            }
+            None => (&m.variants[..], m.routes.clone()),
+        };
+        let shadowed: Vec<&str> = routes_cfg
+            .iter()
+            .filter_map(|r| r.shadow.as_ref().map(|s| s.variant.as_str()))
+            .collect();
+        let mut variants = Vec::new();
+        for (j, v) in variants_cfg.iter().enumerate() {
+            let Some(backend) = backends.get(v.backend.as_str()) else {
+                errs.push(err(
+                    format!("{path}.variants[{j}].backend"),
+                    format!("unknown backend {:?}", v.backend),
+                ));
+                continue;
+            };
+            let members: Vec<usize> = backend
+                .endpoints
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| {
+                    v.selector
+                        .iter()
+                        .all(|(k, val)| e.labels.get(k) == Some(val))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            let handles = |variant: &str| -> Vec<RouteMetrics> {
+                members
+                    .iter()
+                    .map(|&e| {
+                        self.metrics.route(
+                            &m.name,
+                            &backend.name,
+                            variant,
+                            &backend.endpoints[e].state.url,
+                        )
+                    })
+                    .collect()
+            };
+            let shadow_metrics = if shadowed.contains(&v.name.as_str()) {
+                handles(&format!("shadow:{}", v.name))
+            } else {
+                Vec::new()
+            };
+            variants.push(Variant {
+                name: v.name.as_str().into(),
+                header: HeaderValue::from_str(&v.name)
+                    .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+                backend: backend.clone(),
+                metrics: handles(&v.name),
+                shadow_metrics,
+                unrouted: self.metrics.route(&m.name, &backend.name, &v.name, ""),
+                members,
+            });
+        }
+        let index = |name: &str| variants.iter().position(|v| v.name.as_ref() == name);
+        let mut rules = Vec::new();
+        for (r, rc) in routes_cfg.iter().enumerate() {
+            let rpath = format!("{path}.routes[{r}]");
+            let mut matchers = Vec::new();
+            for (kind, list) in [
+                ("headers", &rc.matches.headers),
+                ("cookies", &rc.matches.cookies),
+                ("labels", &rc.matches.labels),
+            ] {
+                for (k, vm) in list.iter().enumerate() {
+                    let mpath = format!("{rpath}.match.{kind}[{k}]");
+                    let source = match kind {
+                        "headers" => match HeaderName::from_bytes(vm.name.as_bytes()) {
+                            Ok(h) => Source::Header(h),
+                            Err(_) => {
+                                errs.push(err(mpath, "not a header name".into()));
+                                continue;
+                            }
+                        },
+                        "cookies" => Source::Cookie(vm.name.as_str().into()),
+                        _ => match labels.0.iter().position(|(n, _)| n.as_ref() == vm.name) {
+                            Some(i) => Source::Label(i),
+                            None => {
+                                errs.push(err(
+                                    mpath,
+                                    format!("unknown request label {:?}", vm.name),
+                                ));
+                                continue;
+                            }
+                        },
+                    };
+                    let cond = if let Some(x) = &vm.exact {
+                        Cond::Exact(x.as_str().into())
+                    } else if let Some(p) = &vm.prefix {
+                        Cond::Prefix(p.as_str().into())
+                    } else if let Some(re) = &vm.regex {
+                        match regex_lite::Regex::new(&format!("^(?:{re})$")) {
+                            Ok(re) => Cond::Regex(re),
+                            Err(e) => {
+                                errs.push(err(
+                                    format!("{mpath}.regex"),
+                                    format!("invalid regex: {e}"),
+                                ));
+                                continue;
+                            }
+                        }
+                    } else {
+                        Cond::Present(vm.present.unwrap_or(true))
+                    };
+                    matchers.push(Matcher { source, cond });
+                }
+            }
+            let mut split = Vec::new();
+            for (k, e) in rc.split.iter().enumerate() {
+                match index(&e.variant) {
+                    Some(v) if e.weight > 0 => split.push(SplitRt {
+                        variant: v,
+                        name: e.variant.as_str().into(),
+                        weight: e.weight,
+                    }),
+                    Some(_) => {}
+                    None => errs.push(err(
+                        format!("{rpath}.split[{k}].variant"),
+                        format!("unknown variant {:?}", e.variant),
+                    )),
+                }
+            }
+            let sticky = rc
+                .sticky
+                .as_ref()
+                .and_then(|st| match (&st.header, &st.cookie) {
+                    (Some(h), _) => HeaderName::from_bytes(h.as_bytes())
+                        .ok()
+                        .map(Source::Header),
+                    (None, Some(c)) => Some(Source::Cookie(c.as_str().into())),
+                    (None, None) => None,
+                });
+            let shadow = rc.shadow.as_ref().and_then(|sh| {
+                index(&sh.variant).map(|variant| ShadowRt {
+                    variant,
+                    percent: sh.percent,
+                    permits: Arc::new(Semaphore::new(sh.max_concurrency as usize)),
+                })
+            });
+            rules.push(Rule {
+                name: rc
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("routes[{r}]"))
+                    .into(),
+                matchers,
+                total: split.iter().map(|s| u64::from(s.weight)).sum(),
+                split,
+                sticky,
+                allow_pin: rc.allow_pin,
+                shadow,
+            });
+        }
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        Ok(ModelRoute {
+            name: m.name.as_str().into(),
+            variants,
+            rules,
+            config: m.clone(),
+        })
+    }
+
     /// Builds a table from a config that passed validation.
     pub fn compile(&self, cfg: &Config) -> Result<Table, ConfigErrors> {
         let mut errs = Vec::new();
@@ -350,33 +556,31 @@ impl Compiler {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let mut listed = Vec::new();
-        for (i, m) in cfg.models.iter().enumerate() {
-            let Some(backend) = backends.get(m.backend.as_str()) else {
-                errs.push(ConfigError {
-                    path: format!("models[{i}].backend"),
-                    reason: format!("unknown backend {:?}", m.backend),
-                });
-                continue;
-            };
-            let variant = backend.name.as_ref();
-            let metrics = backend
-                .endpoints
+        let labels = LabelSources(
+            cfg.request_labels
                 .iter()
-                .map(|e| {
-                    self.metrics
-                        .route(&m.name, &backend.name, variant, &e.state.url)
+                .map(|(name, src)| {
+                    let source = match (&src.header, &src.cookie) {
+                        (Some(h), _) => HeaderName::from_bytes(h.as_bytes())
+                            .map(Source::Header)
+                            .unwrap_or_else(|_| Source::Cookie("".into())),
+                        (None, Some(c)) => Source::Cookie(c.as_str().into()),
+                        (None, None) => Source::Cookie("".into()),
+                    };
+                    (name.as_str().into(), source)
                 })
-                .collect();
-            models.insert(
-                m.name.as_str().into(),
-                Arc::new(ModelRoute {
-                    name: m.name.as_str().into(),
-                    variant: variant.into(),
-                    backend: backend.clone(),
-                    metrics,
-                    unrouted: self.metrics.route(&m.name, &backend.name, variant, ""),
-                }),
-            );
+                .collect(),
+        );
+        for (i, m) in cfg.models.iter().enumerate() {
+            match self.compile_model(&format!("models[{i}]"), m, &backends, &labels) {
+                Ok(route) => {
+                    models.insert(m.name.as_str().into(), Arc::new(route));
+                }
+                Err(mut e) => {
+                    errs.append(&mut e);
+                    continue;
+                }
+            }
             listed.push(serde_json::json!({
                 "id": m.name,
                 "object": "model",
@@ -421,6 +625,9 @@ impl Compiler {
             retry_budget: self
                 .retry_budget(cfg.retry_budget.ratio, cfg.retry_budget.min_per_second),
             admin_token,
+            labels,
+            pin_header: HeaderName::from_bytes(cfg.pin_header.as_bytes())
+                .unwrap_or(HeaderName::from_static("x-infergate-variant")),
             backends: ordered,
         })
     }
@@ -459,24 +666,28 @@ mod tests {
             .unwrap()
     }
 
+    fn all(b: &BackendRt) -> Vec<usize> {
+        (0..b.endpoints.len()).collect()
+    }
+
     #[tokio::test]
     async fn p2c_prefers_the_less_loaded_endpoint() {
         let t = table(
             "{url: 'http://127.0.0.1:1'}, {url: 'http://127.0.0.1:2/v1/'}",
             "",
         );
-        let b = &t.route("m").unwrap().backend;
+        let b = &t.route("m").unwrap().variants[0].backend;
         assert_eq!(b.endpoints[1].prefix.as_ref(), "/v1");
         let busy: Vec<_> = (0..5).map(|_| b.endpoints[0].state.acquire()).collect();
         for _ in 0..100 {
-            let (i, _g) = b.pick(&[], Instant::now()).unwrap();
+            let (i, _g) = b.pick(&all(b), &[], Instant::now()).unwrap();
             assert_eq!(i, 1);
         }
         drop(busy);
         let mut seen = [0i32; 2];
         let mut held = Vec::new();
         for _ in 0..100 {
-            let (i, g) = b.pick(&[], Instant::now()).unwrap();
+            let (i, g) = b.pick(&all(b), &[], Instant::now()).unwrap();
             seen[i] += 1;
             held.push(g);
         }
@@ -490,14 +701,14 @@ mod tests {
             "{url: 'http://127.0.0.1:1'}, {url: 'http://127.0.0.1:2'}, {url: 'http://127.0.0.1:3'}",
             ", limits: { max_in_flight_per_endpoint: 2 }",
         );
-        let b = &t.route("m").unwrap().backend;
+        let b = &t.route("m").unwrap().variants[0].backend;
         let held: Vec<_> = (0..6)
-            .map(|_| b.pick(&[], Instant::now()).expect("capacity left"))
+            .map(|_| b.pick(&all(b), &[], Instant::now()).expect("capacity left"))
             .collect();
         assert!(b.endpoints.iter().all(|e| e.state.in_flight() == 2));
-        assert!(b.pick(&[], Instant::now()).is_none());
+        assert!(b.pick(&all(b), &[], Instant::now()).is_none());
         drop(held);
-        assert!(b.pick(&[], Instant::now()).is_some());
+        assert!(b.pick(&all(b), &[], Instant::now()).is_some());
     }
 
     #[tokio::test]
