@@ -7,6 +7,7 @@
 //! | `GET /readyz` | 200 when serving, 503 before start and while draining |
 //! | `GET /admin/config` | version, hash, load time, last reload error, the live config |
 //! | `GET /admin/endpoints` | every endpoint's state, load, latency and ejection |
+//! | `GET /admin/routes` | every model's variants and rules, with weights |
 //! | `POST /admin/reload` | reloads the config file now; 200 with the version, or 422 with the errors |
 //!
 //! When a token is configured, every `/admin/*` call needs `Authorization: Bearer <token>`;
@@ -71,6 +72,9 @@ pub async fn handle(
             ),
         },
         (&Method::GET, "/admin/endpoints") => json_response(StatusCode::OK, &endpoints(gw)),
+        (&Method::GET, "/admin/routes") => {
+            json_response(StatusCode::OK, &crate::explain::routes_json(&gw.table()))
+        }
         (&Method::POST, "/admin/reload") => match &admin.reloader {
             Some(r) => match r.reload(Trigger::Admin).await {
                 Ok(version) => json_response(
@@ -94,7 +98,7 @@ pub async fn handle(
         (
             _,
             "/metrics" | "/healthz" | "/readyz" | "/admin/config" | "/admin/endpoints"
-            | "/admin/reload",
+            | "/admin/routes" | "/admin/reload",
         ) => json_response(
             StatusCode::METHOD_NOT_ALLOWED,
             &json!({"error": "method not allowed"}),

@@ -36,6 +36,7 @@ pub mod admin;
 pub mod body;
 pub mod endpoint;
 pub mod error;
+pub mod explain;
 pub mod gateway;
 pub mod metrics;
 pub mod model_field;

@@ -36,6 +36,25 @@ enum Command {
     },
     /// Print the JSON Schema of the config file, for editors.
     ConfigSchema,
+    /// Show which rule, variant and endpoints a request would get, using the data path's own
+    /// routing code (endpoint state is the initial one: no traffic, nothing ejected).
+    Explain {
+        /// The config file (YAML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The request's model; default: the `model` of `--body`.
+        #[arg(long, short)]
+        model: Option<String>,
+        /// A request header, `name: value`; repeat for several.
+        #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// A request body (JSON) to take the model from.
+        #[arg(long)]
+        body: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -61,7 +80,88 @@ fn main() -> ExitCode {
             }
         }
         Command::Run { config, log_format } => run(&config, log_format),
+        Command::Explain {
+            config,
+            model,
+            headers,
+            body,
+            json,
+        } => explain(&config, model, &headers, body.as_deref(), json),
     }
+}
+
+fn explain(
+    path: &std::path::Path,
+    model: Option<String>,
+    headers: &[String],
+    body: Option<&std::path::Path>,
+    json: bool,
+) -> ExitCode {
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        ExitCode::from(2)
+    };
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
+    let mut map = http::HeaderMap::new();
+    for h in headers {
+        let Some((name, value)) = h.split_once(':') else {
+            return fail(format!("header {h:?} is not NAME: VALUE"));
+        };
+        let name = match http::HeaderName::from_bytes(name.trim().as_bytes()) {
+            Ok(n) => n,
+            Err(_) => return fail(format!("{:?} is not a header name", name.trim())),
+        };
+        let value = match http::HeaderValue::from_str(value.trim()) {
+            Ok(v) => v,
+            Err(_) => return fail(format!("the value of {name} is not a valid header value")),
+        };
+        map.append(name, value);
+    }
+    let model = match (model, body) {
+        (Some(m), _) => m,
+        (None, Some(b)) => {
+            let bytes = match std::fs::read(b) {
+                Ok(x) => x,
+                Err(e) => return fail(format!("cannot read {}: {e}", b.display())),
+            };
+            match infergate_gateway::model_field::extract_model(&bytes) {
+                Ok(m) => m.into_owned(),
+                Err(e) => return fail(format!("{}: no model in the body ({e:?})", b.display())),
+            }
+        }
+        (None, None) => return fail("give --model or --body".into()),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(e.to_string()),
+    };
+    rt.block_on(async {
+        let metrics = match infergate_gateway::metrics::Metrics::new() {
+            Ok(m) => std::sync::Arc::new(m),
+            Err(e) => return fail(e.to_string()),
+        };
+        let table = match infergate_gateway::table::Compiler::new(metrics).compile(&cfg) {
+            Ok(t) => t,
+            Err(e) => return fail(e.to_string()),
+        };
+        match infergate_gateway::explain::explain(&table, &model, &map) {
+            Ok(v) => {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                } else {
+                    print!("{}", infergate_gateway::explain::render(&v));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        }
+    })
 }
 
 fn check_config(file: &std::path::Path) -> ExitCode {

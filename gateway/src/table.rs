@@ -56,6 +56,11 @@ impl Table {
         self.models.get(model)
     }
 
+    /// Every model's route.
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<ModelRoute>> {
+        self.models.values()
+    }
+
     pub fn backends(&self) -> &[Arc<BackendRt>] {
         &self.backends
     }
