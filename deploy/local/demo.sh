@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The local demo: builds infergate and its simulator, starts two simulated model servers and the
-# gateway on loopback (config/examples/quickstart.yaml), streams requests through the gateway,
-# prints TTFT/TPOT per model from the gateway's metrics, and stops everything it started.
+# The local demo: builds infergate and its simulator, starts two simulated model servers (a
+# stable and a canary version of model `demo`) and the gateway on loopback
+# (config/examples/canary.yaml: 90/10, sticky on x-user-id), streams requests through the
+# gateway, prints TTFT/TPOT per model and variant from the gateway's metrics, shifts the canary
+# to 50 % with a hot reload, shows that no user moved back, and stops everything it started.
 #
 # Ports: gateway data 127.0.0.1:9100, admin 127.0.0.1:9190, simulators 127.0.0.1:9101/9102.
 set -euo pipefail
@@ -32,14 +34,17 @@ say "Building (release)"
 cargo build --release --locked -p infergate-gateway -p infergate-loadtest --bins
 BIN=target/release
 
-say "Starting two simulated model servers (TTFT 200 ms / 120 ms, 20 ms / 15 ms between tokens)"
-"$BIN/infergate-sim" --listen 127.0.0.1:9101 --ttft-ms 200 --itl-ms 20 >"$LOGS/sim-a.log" 2>&1 &
+say "Starting two simulated model servers: stable v1 (TTFT 200 ms, 20 ms/token), canary v2 (TTFT 120 ms, 15 ms/token)"
+"$BIN/infergate-sim" --listen 127.0.0.1:9101 --ttft-ms 200 --itl-ms 20 --served-version v1 >"$LOGS/sim-stable.log" 2>&1 &
 pids+=($!)
-"$BIN/infergate-sim" --listen 127.0.0.1:9102 --ttft-ms 120 --itl-ms 15 >"$LOGS/sim-b.log" 2>&1 &
+"$BIN/infergate-sim" --listen 127.0.0.1:9102 --ttft-ms 120 --itl-ms 15 --served-version v2 >"$LOGS/sim-canary.log" 2>&1 &
 pids+=($!)
 
-say "Starting the gateway: infergate run --config config/examples/quickstart.yaml"
-"$BIN/infergate" run --config config/examples/quickstart.yaml --log-format text >"$LOGS/gateway.log" 2>&1 &
+# The gateway runs on a copy of the example, so that the weight shift below edits the copy.
+CONFIG="$LOGS/canary.yaml"
+cp config/examples/canary.yaml "$CONFIG"
+say "Starting the gateway: infergate run --config config/examples/canary.yaml (a copy in $LOGS)"
+"$BIN/infergate" run --config "$CONFIG" --log-format text >"$LOGS/gateway.log" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 100); do
@@ -60,38 +65,70 @@ say "An unknown model gets an OpenAI error body"
 curl -sS "http://$DATA/v1/chat/completions" -H 'content-type: application/json' \
   -d '{"model":"nope","messages":[]}' -w '  (HTTP %{http_code})\n'
 
-say "Streaming $REQUESTS requests, 8 at a time"
-seq "$REQUESTS" | xargs -P 8 -I{} curl -sSN -o /dev/null "http://$DATA/v1/chat/completions" \
-  -H 'content-type: application/json' \
-  -d '{"model":"demo","messages":[{"role":"user","content":"request {}"}],"max_tokens":32,"stream":true,"stream_options":{"include_usage":true}}'
+# Streams one request per user (user-1 ... user-N), 8 at a time; prints "user variant" lines.
+stream_users() {
+  seq "$REQUESTS" | xargs -P 8 -I{} curl -sSN -o /dev/null -w 'user-{} %header{x-infergate-variant}\n' \
+    "http://$DATA/v1/chat/completions" -H 'content-type: application/json' -H 'x-user-id: user-{}' \
+    -d '{"model":"demo","messages":[{"role":"user","content":"request {}"}],"max_tokens":32,"stream":true,"stream_options":{"include_usage":true}}' |
+    sort
+}
 
-say "TTFT and TPOT per model and endpoint, from the gateway's /metrics"
-curl -sS "http://$ADMIN/metrics" | awk '
-  function label(s, name,   re, v) {
-    re = name "=\"[^\"]*\""
-    if (match(s, re)) { v = substr(s, RSTART + length(name) + 2, RLENGTH - length(name) - 3); return v }
-    return ""
-  }
-  /^infergate_(time_to_first_token|time_per_output_token)_seconds_(sum|count)\{/ {
-    split($0, parts, " ")
-    key = label($0, "model") " " label($0, "endpoint")
-    metric = ($0 ~ /time_to_first_token/) ? "ttft" : "tpot"
-    kind = ($0 ~ /_sum\{/) ? "sum" : "count"
-    v[metric, kind, key] = parts[2]; keys[key] = 1
-  }
-  /^infergate_requests_total\{/ {
-    split($0, parts, " "); key = label($0, "model") " " label($0, "endpoint")
-    if (label($0, "outcome") == "success") ok[key] += parts[2]
-  }
-  END {
-    printf "%-8s %-24s %8s %12s %12s\n", "model", "endpoint", "requests", "mean TTFT", "mean TPOT"
-    for (k in keys) {
-      split(k, kv, " ")
-      c1 = v["ttft", "count", k]; c2 = v["tpot", "count", k]
-      if (c1 == 0) continue
-      printf "%-8s %-24s %8d %9.1f ms %9.2f ms\n", kv[1], kv[2], ok[k], \
-        1000 * v["ttft", "sum", k] / c1, (c2 > 0 ? 1000 * v["tpot", "sum", k] / c2 : 0)
+metrics_table() {
+  curl -sS "http://$ADMIN/metrics" | awk '
+    function label(s, name,   re) {
+      re = name "=\"[^\"]*\""
+      if (match(s, re)) return substr(s, RSTART + length(name) + 2, RLENGTH - length(name) - 3)
+      return ""
     }
-  }'
+    /^infergate_(time_to_first_token|time_per_output_token)_seconds_(sum|count)\{/ {
+      split($0, parts, " ")
+      key = label($0, "model") " " label($0, "variant") " " label($0, "endpoint")
+      metric = ($0 ~ /time_to_first_token/) ? "ttft" : "tpot"
+      kind = ($0 ~ /_sum\{/) ? "sum" : "count"
+      v[metric, kind, key] = parts[2]; keys[key] = 1
+    }
+    /^infergate_requests_total\{/ {
+      split($0, parts, " "); key = label($0, "model") " " label($0, "variant") " " label($0, "endpoint")
+      if (label($0, "outcome") == "success") ok[key] += parts[2]
+    }
+    END {
+      printf "%-6s %-8s %-24s %8s %12s %12s\n", "model", "variant", "endpoint", "requests", "mean TTFT", "mean TPOT"
+      for (k in keys) {
+        split(k, kv, " ")
+        c1 = v["ttft", "count", k]; c2 = v["tpot", "count", k]
+        if (c1 == 0) continue
+        printf "%-6s %-8s %-24s %8d %9.1f ms %9.2f ms\n", kv[1], kv[2], kv[3], ok[k], \
+          1000 * v["ttft", "sum", k] / c1, (c2 > 0 ? 1000 * v["tpot", "sum", k] / c2 : 0)
+      }
+    }'
+}
+
+say "Canary at 10 %: streaming $REQUESTS requests, one per user (x-user-id), 8 at a time"
+stream_users >"$LOGS/phase1.txt"
+awk '{n[$2]++} END {for (v in n) printf "  %-7s %d users\n", v, n[v]}' "$LOGS/phase1.txt"
+
+say "TTFT and TPOT per model and variant, from the gateway's /metrics"
+metrics_table
+
+say "A tester pins the canary: x-infergate-variant: canary"
+curl -sS -o /dev/null -D - "http://$DATA/v1/completions" -H 'content-type: application/json' \
+  -H 'x-infergate-variant: canary' -d '{"model":"demo","prompt":"hi","max_tokens":2}' |
+  grep -i -E '^(x-infergate-variant|x-served-version):'
+
+say "Shifting the canary to 50 % (edit the weights, POST /admin/reload)"
+sed -i 's/weight: 90/weight: 50/; s/weight: 10/weight: 50/' "$CONFIG"
+curl -sS -X POST "http://$ADMIN/admin/reload"; echo
+"$BIN/infergate" explain --config "$CONFIG" --model demo -H 'x-user-id: user-1' | sed 's/^/  /'
+
+say "Canary at 50 %: the same users again"
+stream_users >"$LOGS/phase2.txt"
+awk '{n[$2]++} END {for (v in n) printf "  %-7s %d users\n", v, n[v]}' "$LOGS/phase2.txt"
+join "$LOGS/phase1.txt" "$LOGS/phase2.txt" | awk '
+  $2 == "canary" && $3 != "canary" { back++ }
+  $2 == "stable" && $3 == "canary" { moved++ }
+  END { printf "  %d users moved stable -> canary, %d moved back (sticky and monotonic)\n", moved, back }'
+
+say "TTFT and TPOT per model and variant after the shift"
+metrics_table
 
 say "Logs are in $LOGS; stopping everything"
