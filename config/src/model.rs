@@ -31,6 +31,10 @@ pub struct Config {
     /// `x-infergate-variant`.
     #[serde(default = "default_pin_header")]
     pub pin_header: String,
+    /// Health feeds of `infergate-control` processes: endpoints on GPUs (by their `node` and
+    /// `gpus` labels) that a feed reports unhealthy get no traffic.
+    #[serde(default)]
+    pub health_feeds: Vec<HealthFeed>,
     /// Pools of model-server endpoints. Each backend is referenced by name from `models`.
     pub backends: Vec<Backend>,
     /// Models served by the gateway, matched against the `model` field of request bodies.
@@ -107,6 +111,29 @@ pub struct UpstreamTls {
     pub cert_file: Option<String>,
     /// Client private key (PEM) for mutual TLS. Needs `cert_file`.
     pub key_file: Option<String>,
+}
+
+/// A control process's health feed.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthFeed {
+    /// `http://host:port/v1/health` of an `infergate-control`.
+    pub url: String,
+    /// When the feed cannot be read for this long, its last state is dropped and its endpoints
+    /// fall back to passive health only (fail open). Default `30s`.
+    #[serde(default = "default_stale_after")]
+    pub stale_after: Dur,
+    /// An endpoint whose GPU recovered gets traffic again only after this. Default `10s`.
+    #[serde(default = "default_hold_down")]
+    pub hold_down: Dur,
+}
+
+fn default_stale_after() -> Dur {
+    Dur::secs(30)
+}
+
+fn default_hold_down() -> Dur {
+    Dur::secs(10)
 }
 
 fn default_pin_header() -> String {

@@ -127,6 +127,21 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
             }
         }
     }
+    for (i, f) in cfg.health_feeds.iter().enumerate() {
+        match f.url.parse::<http::Uri>() {
+            Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
+            _ => push(
+                format!("health_feeds[{i}].url"),
+                format!("{:?} is not an http://host:port/path URL", f.url),
+            ),
+        }
+        if f.stale_after.get().is_zero() {
+            push(
+                format!("health_feeds[{i}].stale_after"),
+                "must be greater than 0".into(),
+            );
+        }
+    }
     if http::HeaderName::from_bytes(cfg.pin_header.as_bytes()).is_err() {
         push(
             "pin_header".into(),

@@ -13,16 +13,21 @@ use tokio::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EjectReason {
     ConsecutiveFailures = 1,
+    /// A health feed reports a GPU of the endpoint unhealthy (or it recovered less than the
+    /// hold-down ago).
+    GpuUnhealthy = 2,
 }
 
 impl EjectReason {
     fn from_u8(_: u8) -> Self {
+        // Only outlier ejections are stored in `eject_reason`.
         EjectReason::ConsecutiveFailures
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             EjectReason::ConsecutiveFailures => "consecutive_failures",
+            EjectReason::GpuUnhealthy => "gpu_unhealthy",
         }
     }
 }
@@ -87,6 +92,11 @@ pub struct EndpointState {
     eject_reason: AtomicU8,
     /// Exponentially weighted average time to first byte, in microseconds (0: none yet).
     latency_us: AtomicU64,
+    /// GPU health block: 0 none, `u64::MAX` while a GPU is unhealthy, else the end of the
+    /// hold-down after recovery (milliseconds since [`epoch`]).
+    health_until: AtomicU64,
+    /// Why the health feed blocks the endpoint; touched only by the feed and the admin API.
+    health_reason: Mutex<String>,
 }
 
 impl EndpointState {
@@ -100,7 +110,65 @@ impl EndpointState {
             last_ejection_end: AtomicU64::new(0),
             eject_reason: AtomicU8::new(0),
             latency_us: AtomicU64::new(0),
+            health_until: AtomicU64::new(0),
+            health_reason: Mutex::new(String::new()),
         }
+    }
+
+    /// Blocks the endpoint because a GPU it runs on is unhealthy. Returns true when it was not
+    /// blocked before.
+    pub fn set_gpu_unhealthy(&self, reason: &str) -> bool {
+        let mut r = self
+            .health_reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *r != reason {
+            *r = reason.to_owned();
+        }
+        self.health_until.swap(u64::MAX, Ordering::AcqRel) != u64::MAX
+    }
+
+    /// The endpoint's GPUs are healthy: an endpoint that was blocked comes back after
+    /// `hold_down`.
+    pub fn set_gpu_healthy(&self, now: Instant, hold_down: Duration) {
+        let until =
+            millis_since_epoch(now) + u64::try_from(hold_down.as_millis()).unwrap_or(u64::MAX / 2);
+        let _ = self.health_until.compare_exchange(
+            u64::MAX,
+            until,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Whether the health feed keeps traffic off the endpoint now.
+    pub fn health_blocked(&self, now: Instant) -> bool {
+        let u = self.health_until.load(Ordering::Acquire);
+        u != 0 && u > millis_since_epoch(now)
+    }
+
+    /// Whether outlier detection has ejected the endpoint now.
+    pub fn outlier_ejected(&self, now: Instant) -> bool {
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        until != 0 && until > millis_since_epoch(now)
+    }
+
+    /// The health feed's reason, while it blocks the endpoint.
+    pub fn health_reason(&self, now: Instant) -> Option<String> {
+        if !self.health_blocked(now) {
+            return None;
+        }
+        let r = self
+            .health_reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let back = self.health_until.load(Ordering::Acquire);
+        Some(if back == u64::MAX {
+            r
+        } else {
+            format!("recovered, in hold-down ({r})")
+        })
     }
 
     pub fn in_flight(&self) -> u32 {
@@ -119,8 +187,18 @@ impl EndpointState {
         }
     }
 
-    /// Until when the endpoint is ejected, and why; `None` when it takes traffic.
+    /// Until when the endpoint is ejected, and why; `None` when it takes traffic. A GPU that is
+    /// still unhealthy has no known end: it is reported an hour ahead.
     pub fn ejection(&self, now: Instant) -> Option<(Instant, EjectReason)> {
+        if self.health_blocked(now) {
+            let u = self.health_until.load(Ordering::Acquire);
+            let end = if u == u64::MAX {
+                now + Duration::from_secs(3600)
+            } else {
+                epoch() + Duration::from_millis(u)
+            };
+            return Some((end, EjectReason::GpuUnhealthy));
+        }
         let until = self.ejected_until.load(Ordering::Relaxed);
         if until == 0 || until <= millis_since_epoch(now) {
             return None;
@@ -129,9 +207,9 @@ impl EndpointState {
         Some((epoch() + Duration::from_millis(until), reason))
     }
 
+    /// Ejected by outlier detection or blocked by the health feed.
     pub fn is_ejected(&self, now: Instant) -> bool {
-        let until = self.ejected_until.load(Ordering::Relaxed);
-        until != 0 && until > millis_since_epoch(now)
+        self.outlier_ejected(now) || self.health_blocked(now)
     }
 
     /// Counts a request on this endpoint if it has fewer than `limit` in flight.
@@ -358,6 +436,34 @@ mod tests {
                 - t4,
             Duration::from_secs(10)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gpu_block_holds_until_recovery_plus_hold_down() {
+        let s = EndpointState::new("http://a");
+        let now = Instant::now();
+        assert!(!s.is_ejected(now));
+        assert!(s.set_gpu_unhealthy("node n: gpu 1: XID 79"));
+        assert!(!s.set_gpu_unhealthy("node n: gpu 1: XID 79"));
+        assert!(s.is_ejected(now));
+        assert_eq!(
+            s.ejection(now).map(|e| e.1),
+            Some(EjectReason::GpuUnhealthy)
+        );
+        tokio::time::advance(Duration::from_secs(600)).await;
+        assert!(s.is_ejected(Instant::now()), "stays out while unhealthy");
+        s.set_gpu_healthy(Instant::now(), Duration::from_secs(10));
+        assert!(s
+            .health_reason(Instant::now())
+            .unwrap()
+            .starts_with("recovered"));
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(s.is_ejected(Instant::now()));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(!s.is_ejected(Instant::now()));
+        // Healthy again while already healthy: nothing changes.
+        s.set_gpu_healthy(Instant::now(), Duration::from_secs(10));
+        assert!(!s.is_ejected(Instant::now()));
     }
 
     #[test]

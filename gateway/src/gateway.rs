@@ -22,6 +22,7 @@ pub struct Gateway {
     ready: AtomicBool,
     draining: AtomicBool,
     in_flight: Arc<AtomicU32>,
+    health: crate::health::HealthView,
 }
 
 /// A request's place under the data listener's `limits.max_in_flight`; released on drop.
@@ -66,6 +67,15 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The hold-down of the config's health feeds (the longest, when there are several).
+pub fn hold_down(cfg: &Config) -> std::time::Duration {
+    cfg.health_feeds
+        .iter()
+        .map(|f| f.hold_down.get())
+        .max()
+        .unwrap_or_default()
+}
+
 /// FNV-1a, 64 bits, as 16 hex digits: identifies a config text in status and logs.
 pub fn content_hash(text: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -104,6 +114,7 @@ impl Gateway {
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             in_flight: Arc::new(AtomicU32::new(0)),
+            health: crate::health::HealthView::default(),
         })
     }
 
@@ -146,6 +157,8 @@ impl Gateway {
         let hash = content_hash(text);
         match result {
             Ok((cfg, table)) => {
+                // Endpoints new in this config learn the GPU state before they take traffic.
+                self.health.apply(&table, hold_down(&cfg));
                 self.table.store(Arc::new(table));
                 let mut st = self
                     .status
@@ -168,6 +181,11 @@ impl Gateway {
                 Err(errs)
             }
         }
+    }
+
+    /// GPU health from the feeds.
+    pub fn health(&self) -> &crate::health::HealthView {
+        &self.health
     }
 
     /// Records a failed reload.

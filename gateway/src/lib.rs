@@ -38,6 +38,7 @@ pub mod endpoint;
 pub mod error;
 pub mod explain;
 pub mod gateway;
+pub mod health;
 pub mod metrics;
 pub mod model_field;
 pub mod observe;
@@ -178,6 +179,14 @@ pub async fn start(cfg: &Config, source: Source<'_>) -> Result<Running, StartErr
         None,
         move |req| admin::handle(admin_state.clone(), req),
     );
+    for feed in &cfg.health_feeds {
+        tasks.push(tokio::spawn(health::follow(
+            gateway.clone(),
+            feed.url.clone(),
+            feed.stale_after.get(),
+            feed.hold_down.get(),
+        )));
+    }
     gateway.set_ready(true);
     tracing::info!(listener = "data", addr = %data_addr, tls = cfg.listeners.data.tls.is_some(), "listening");
     tracing::info!(listener = "admin", addr = %admin_addr, "listening");

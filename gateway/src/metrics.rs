@@ -153,6 +153,7 @@ pub struct Metrics {
     reloads: IntCounterVec,
     connections: IntGaugeVec,
     shadow: IntCounterVec,
+    feed_stale: IntGaugeVec,
     rejected: [OnceLock<IntCounter>; Outcome::ALL.len()],
 }
 
@@ -299,6 +300,16 @@ impl Metrics {
                 &["model", "variant", "result"],
             ),
         )?;
+        let feed_stale = register(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "infergate_health_feed_stale",
+                    "1 when a health feed could not be read for stale_after and its state was dropped (fail open).",
+                ),
+                &["feed"],
+            ),
+        )?;
         let build = register(
             &r,
             IntGaugeVec::new(
@@ -323,6 +334,7 @@ impl Metrics {
             reloads,
             connections,
             shadow,
+            feed_stale,
             rejected: Default::default(),
         })
     }
@@ -385,6 +397,10 @@ impl Metrics {
         self.shadow
             .with_label_values(&[model, variant, result])
             .inc();
+    }
+
+    pub fn feed_stale(&self, feed: &str) -> IntGauge {
+        self.feed_stale.with_label_values(&[feed])
     }
 
     pub fn connections(&self, listener: &str) -> IntGauge {

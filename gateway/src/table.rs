@@ -177,9 +177,10 @@ impl BackendRt {
         if !candidates.is_empty() {
             return None;
         }
-        // Nothing usable: the ejected endpoint that comes back first, if not excluded.
+        // Nothing usable: the outlier-ejected endpoint that comes back first, if not excluded.
+        // An endpoint on an unhealthy GPU never gets traffic this way.
         let mut ejected: Vec<(Instant, usize)> = (0..n)
-            .filter(|i| !exclude.contains(i))
+            .filter(|&i| !exclude.contains(&i) && !ep(i).state.health_blocked(now))
             .map(|i| {
                 let until = ep(i).state.ejection(now).map_or(now, |e| e.0);
                 (until, i)
@@ -202,7 +203,7 @@ impl BackendRt {
         let ejected = self
             .endpoints
             .iter()
-            .filter(|e| e.state.is_ejected(now))
+            .filter(|e| e.state.outlier_ejected(now))
             .count();
         if ejected >= cap {
             return None;
