@@ -1,5 +1,6 @@
 //! The vocabulary shared by the probe, the policy, the remediation and the health feed.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One XID event reported by the driver.
@@ -59,6 +60,26 @@ pub struct GpuReading {
     pub recovery_action: Option<RecoveryAction>,
     /// Calls that failed or did not answer in time, as findings in their own right.
     pub errors: Vec<String>,
+    /// What kind of failures `errors` describes, one entry per kind, for the policy (the text
+    /// stays in `errors`). Empty when `errors` is empty; a reading with `errors` but no `faults`
+    /// (from an older producer) is treated as [`CallFault::Error`].
+    #[serde(default)]
+    pub faults: Vec<CallFault>,
+}
+
+/// How an NVML call on a GPU failed. "Not supported" is not a failure: the field is `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallFault {
+    /// The call did not answer within the probe's call timeout (or an earlier call of the same
+    /// function on the same GPU still has not answered).
+    Timeout,
+    /// `NVML_ERROR_GPU_IS_LOST`: the GPU has fallen off the bus or is otherwise inaccessible.
+    GpuLost,
+    /// `NVML_ERROR_RESET_REQUIRED`: the GPU needs a reset before it can be used again.
+    ResetRequired,
+    /// Any other failure.
+    Error,
 }
 
 /// The driver's recommended recovery action (`nvmlDeviceGpuRecoveryAction_t`).
@@ -83,7 +104,9 @@ pub struct NodeReading {
 }
 
 /// How bad a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Healthy,
@@ -94,7 +117,9 @@ pub enum Severity {
 }
 
 /// What to do about a finding, in escalating order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Record only.

@@ -1,0 +1,8 @@
+//! `infergate-control`: reads GPUs through NVML, turns readings into findings with a policy,
+//! publishes each GPU's state on a health feed that gateways follow, and remediates nodes
+//! under a safety policy.
+
+pub mod config;
+pub mod feed;
+pub mod run;
+pub mod server;

@@ -1,0 +1,91 @@
+//! Control's HTTP API: `GET /v1/health` (long-poll with `?since=VERSION&wait=30s`),
+//! `GET /healthz`, `GET /metrics`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::feed::{parse_query, Feed};
+
+/// What the API serves from.
+pub struct Api {
+    pub feed: Feed,
+    pub metrics: Arc<prometheus::Registry>,
+}
+
+/// Serves the API on `listener` until the task is aborted.
+pub fn spawn(listener: TcpListener, api: Arc<Api>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let api = api.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| handle(api.clone(), req));
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    })
+}
+
+/// Binds `addr`; the bound address is returned for logs and tests.
+pub async fn bind(addr: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let l = TcpListener::bind(addr).await?;
+    let a = l.local_addr()?;
+    Ok((l, a))
+}
+
+async fn handle(
+    api: Arc<Api>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let resp = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/v1/health") => {
+            let (since, wait) = parse_query(req.uri().query());
+            let doc = api.feed.wait_above(since, wait).await;
+            json(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default())
+        }
+        (&Method::GET, "/healthz") => json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+        (&Method::GET, "/metrics") => {
+            let mut out = Vec::new();
+            use prometheus::Encoder as _;
+            let _ = prometheus::TextEncoder::new().encode(&api.metrics.gather(), &mut out);
+            let mut r = Response::new(Full::new(Bytes::from(out)));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        _ => json(StatusCode::NOT_FOUND, br#"{"error":"not found"}"#.to_vec()),
+    };
+    Ok(resp)
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}

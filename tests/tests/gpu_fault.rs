@@ -1,0 +1,318 @@
+//! GPU-aware ejection end to end: the real `infergate-control` reading the fake NVML library
+//! (a scenario in which a GPU reports a fault), its health feed, and the real gateway in front
+//! of two simulated model servers, one per GPU.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::StatusCode;
+use infergate_e2e::*;
+use tokio::process::Command;
+use tokio::time::Instant;
+
+const STREAM: &str =
+    r#"{"model":"demo","messages":[{"role":"user","content":"hi"}],"max_tokens":20,"stream":true}"#;
+
+struct Control {
+    _proc: Proc,
+    addr: SocketAddr,
+    spawned: Instant,
+}
+
+async fn start_control(scenario: &str, extra_config: &str) -> Control {
+    let dir = temp_path("control");
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario_path = dir.join("scenario.yaml");
+    std::fs::write(&scenario_path, scenario).unwrap();
+    let config = dir.join("control.yaml");
+    std::fs::write(
+        &config,
+        format!("node: node-a\nlisten: 127.0.0.1:0\ngpu: {{ interval: 500ms, call_timeout: 1s }}\nremediation: {{ mode: local }}\n{extra_config}"),
+    )
+    .unwrap();
+    let lib = bin_dir().join("libinfergate_fake_nvml.so");
+    assert!(
+        lib.exists(),
+        "{} missing: run scripts/test (cargo build --workspace)",
+        lib.display()
+    );
+    let mut cmd = Command::new(bin("infergate-control"));
+    cmd.args(["run", "--config"])
+        .arg(&config)
+        .arg("--nvml-library")
+        .arg(&lib)
+        .env("INFERGATE_FAKE_NVML_SCENARIO", &scenario_path);
+    let spawned = Instant::now();
+    let (proc, addrs) = Proc::spawn(
+        cmd,
+        &[|l: &str| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            (v["message"] == "listening" && v["listener"] == "control")
+                .then(|| v["addr"].as_str()?.parse().ok())?
+        }],
+    )
+    .await;
+    Control {
+        _proc: proc,
+        addr: addrs[0],
+        spawned,
+    }
+}
+
+fn gateway_config(control: SocketAddr, gpu0: &Sim, gpu1: &Sim, hold_down: &str) -> String {
+    [
+        "listeners:".to_owned(),
+        "  data: { address: \"127.0.0.1:0\" }".to_owned(),
+        "  admin: { address: \"127.0.0.1:0\" }".to_owned(),
+        "health_feeds:".to_owned(),
+        format!("  - {{ url: \"http://{control}/v1/health\", stale_after: 2s, hold_down: {hold_down} }}"),
+        "backends:".to_owned(),
+        "  - name: demo".to_owned(),
+        "    endpoints:".to_owned(),
+        format!("      - {{ url: \"{}\", labels: {{ node: node-a, gpus: \"0\" }} }}", gpu0.url()),
+        format!("      - {{ url: \"{}\", labels: {{ node: node-a, gpus: \"1\" }} }}", gpu1.url()),
+        "models:".to_owned(),
+        "  - { name: demo, backend: demo }".to_owned(),
+    ]
+    .join("\n")
+        + "\n"
+}
+
+/// One request as the client saw it: when it was sent, which GPU's server answered, how it ended.
+#[derive(Debug, Clone)]
+struct Sent {
+    at: Instant,
+    gpu: String,
+    complete: bool,
+}
+
+async fn stream_tagged(addr: SocketAddr) -> Sent {
+    let at = Instant::now();
+    let r = send(
+        addr,
+        post_request(addr, "/v1/chat/completions", STREAM, &[]),
+        false,
+    )
+    .await;
+    let gpu = r
+        .headers
+        .get("x-served-version")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let complete = r.status == StatusCode::OK && r.events().last().is_some_and(|e| e.1 == "[DONE]");
+    Sent { at, gpu, complete }
+}
+
+async fn endpoint_state(gw: &Gateway, url: &str) -> (String, serde_json::Value) {
+    let v = get(gw.admin, "/admin/endpoints").await.json();
+    let ep = v["backends"][0]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["url"] == url)
+        .cloned()
+        .unwrap();
+    (
+        ep["state"].as_str().unwrap().to_owned(),
+        ep["ejection"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn gpu_fault_ejects_its_endpoint_within_a_second() {
+    let gpu0 = Sim::start(&[
+        "--ttft-ms",
+        "10",
+        "--itl-ms",
+        "10",
+        "--served-version",
+        "gpu0",
+    ])
+    .await;
+    let gpu1 = Sim::start(&[
+        "--ttft-ms",
+        "10",
+        "--itl-ms",
+        "10",
+        "--served-version",
+        "gpu1",
+    ])
+    .await;
+    let scenario = "devices: [{}, {}]\ntimeline:\n  - { at: 3s, gpu: 1, xid: 79 }\n";
+    let control = start_control(scenario, "").await;
+    let gw = Gateway::start(&gateway_config(control.addr, &gpu0, &gpu1, "10s")).await;
+
+    // Steady load from 8 clients.
+    let log: Arc<Mutex<Vec<Sent>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (log, stop, addr) = (log.clone(), stop.clone(), gw.data);
+        workers.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let s = stream_tagged(addr).await;
+                log.lock().unwrap().push(s);
+            }
+        }));
+    }
+    // Poll the gateway until the GPU-1 endpoint is out.
+    let fault_at_latest = control.spawned + Duration::from_secs(3);
+    let ejected_at = loop {
+        let (state, ejection) = endpoint_state(&gw, &gpu1.url()).await;
+        if state == "ejected" {
+            assert_eq!(ejection["reason"], "gpu_unhealthy");
+            assert!(
+                ejection["detail"].as_str().unwrap().contains("XID 79"),
+                "{ejection}"
+            );
+            break Instant::now();
+        }
+        assert!(
+            Instant::now() < fault_at_latest + Duration::from_secs(5),
+            "never ejected"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let sim1_at_ejection = sim_requests(&gpu1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let sim1_end = sim_requests(&gpu1).await;
+    let sent = log.lock().unwrap().clone();
+    // The fault happened 3 s after nvmlInit, which came after the spawn: the delay from fault
+    // to ejection is at most this.
+    let delay = ejected_at.saturating_duration_since(fault_at_latest);
+    let after: Vec<&Sent> = sent
+        .iter()
+        .filter(|s| s.at > ejected_at + Duration::from_millis(20))
+        .collect();
+    let to_faulty_after = after.iter().filter(|s| s.gpu == "gpu1").count();
+    let incomplete = sent.iter().filter(|s| !s.complete).count();
+    println!(
+        "fault to ejection <= {delay:?}; requests sent {}, after ejection {}, of those to the faulty GPU {to_faulty_after}; at the simulator: {} requests on GPU 1 at ejection, {} at the end; incomplete {incomplete}",
+        sent.len(),
+        after.len(),
+        sim1_at_ejection,
+        sim1_end
+    );
+    assert!(
+        delay < Duration::from_secs(1),
+        "fault to ejection took up to {delay:?}"
+    );
+    assert!(
+        after.len() > 20,
+        "load too light after ejection: {}",
+        after.len()
+    );
+    assert_eq!(to_faulty_after, 0);
+    // At most the requests already routed when the ejection was observed reach GPU 1 later.
+    assert!(
+        sim1_end - sim1_at_ejection <= 8.0,
+        "{sim1_at_ejection} -> {sim1_end}"
+    );
+    // Streams that were running on GPU 1 finished.
+    assert_eq!(incomplete, 0);
+    let m = gw.metrics().await;
+    assert_eq!(
+        metric_sum(
+            &m,
+            "infergate_endpoint_ejected",
+            &[("endpoint", &gpu1.url())]
+        ),
+        1.0
+    );
+    assert_eq!(metric_sum(&m, "infergate_health_feed_stale", &[]), 0.0);
+}
+
+async fn sim_requests(sim: &Sim) -> f64 {
+    let text = String::from_utf8(get(sim.addr, "/metrics").await.body().to_vec()).unwrap();
+    metric_sum(&text, "infergate_sim_requests_received_total", &[])
+}
+
+#[tokio::test]
+async fn recovered_gpu_returns_after_hold_down_and_a_dead_feed_fails_open() {
+    let gpu0 = Sim::start(&[
+        "--ttft-ms",
+        "1",
+        "--itl-ms",
+        "1",
+        "--served-version",
+        "gpu0",
+    ])
+    .await;
+    let gpu1 = Sim::start(&[
+        "--ttft-ms",
+        "1",
+        "--itl-ms",
+        "1",
+        "--served-version",
+        "gpu1",
+    ])
+    .await;
+    // GPU 1 overheats at 2 s and cools down at 3 s.
+    let scenario = "devices: [{}, {}]\ntimeline:\n  - { at: 2s, gpu: 1, set: { temperature: 99 } }\n  - { at: 3s, gpu: 1, set: { temperature: 45 } }\n";
+    let control = start_control(scenario, "").await;
+    let gw = Gateway::start(&gateway_config(control.addr, &gpu0, &gpu1, "1s")).await;
+    let deadline = control.spawned + Duration::from_secs(8);
+    while endpoint_state(&gw, &gpu1.url()).await.0 != "ejected" {
+        assert!(Instant::now() < deadline, "overheated GPU never ejected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out_at = Instant::now();
+    while endpoint_state(&gw, &gpu1.url()).await.0 != "healthy" {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(10),
+            "recovered GPU never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let back_after = out_at.elapsed();
+    println!("GPU 1 out for {back_after:?} (cool-down at 3 s, 3 clean readings at 500 ms, 1 s hold-down)");
+    assert!(back_after >= Duration::from_secs(1), "{back_after:?}");
+    let served: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..20 {
+            v.push(stream_tagged(gw.data).await.gpu);
+        }
+        v
+    };
+    assert!(served.iter().any(|g| g == "gpu1"), "{served:?}");
+
+    // The control process dies with GPU 1 unhealthy: after stale_after the gateway fails open.
+    let scenario = "devices: [{}, {}]\ntimeline:\n  - { at: 1s, gpu: 1, xid: 48 }\n";
+    let control = start_control(scenario, "").await;
+    let gw = Gateway::start(&gateway_config(control.addr, &gpu0, &gpu1, "1s")).await;
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while endpoint_state(&gw, &gpu1.url()).await.0 != "ejected" {
+        assert!(
+            Instant::now() < deadline,
+            "XID 48 never ejected the endpoint"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(control);
+    let killed = Instant::now();
+    gw.wait_metric(
+        "infergate_health_feed_stale",
+        &[],
+        1.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    while endpoint_state(&gw, &gpu1.url()).await.0 != "healthy" {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "stale feed never failed open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "feed gone: endpoint back in {:?} (stale_after 2s + hold-down 1s)",
+        killed.elapsed()
+    );
+    assert!(killed.elapsed() >= Duration::from_secs(2));
+}
