@@ -23,7 +23,7 @@ trap cleanup EXIT INT TERM
 
 say() { printf '\n== %s\n' "$*"; }
 
-for port in 9100 9101 9102 9190; do
+for port in 9100 9101 9102 9190 9200; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is in use; stop what is listening there and run again" >&2
     exit 1
@@ -31,7 +31,7 @@ for port in 9100 9101 9102 9190; do
 done
 
 say "Building (release)"
-cargo build --release --locked -p infergate-gateway -p infergate-loadtest --bins
+cargo build --release --locked -p infergate-gateway -p infergate-loadtest -p infergate-control -p infergate-fake-nvml
 BIN=target/release
 
 say "Starting two simulated model servers: stable v1 (TTFT 200 ms, 20 ms/token), canary v2 (TTFT 120 ms, 15 ms/token)"
@@ -130,5 +130,38 @@ join "$LOGS/phase1.txt" "$LOGS/phase2.txt" | awk '
 
 say "TTFT and TPOT per model and variant after the shift"
 metrics_table
+
+say "GPU fault: infergate-control reads node-a's GPUs (fake NVML: GPU 1 reports XID 79 three seconds after start)"
+kill "${pids[2]}" 2>/dev/null || true   # the canary gateway; the next one follows control's health feed
+wait "${pids[2]}" 2>/dev/null || true
+INFERGATE_FAKE_NVML_SCENARIO=config/examples/gpu-fault/scenario.yaml \
+  "$BIN/infergate-control" run --config config/examples/gpu-fault/control.yaml \
+  --nvml-library "$BIN/libinfergate_fake_nvml.so" >"$LOGS/control.log" 2>&1 &
+pids+=($!)
+fault_at=$(( $(date +%s%N) / 1000000 + 3000 ))
+"$BIN/infergate" run --config config/examples/gpu-fault/gateway.yaml --log-format text >"$LOGS/gateway-gpu.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -fsS "http://$ADMIN/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+# 40 requests one after another (about 6 s); each line: time since start (ms) and the GPU's server.
+start=$(( $(date +%s%N) / 1000000 ))
+for i in $(seq 40); do
+  now=$(( $(date +%s%N) / 1000000 ))
+  v=$(curl -sS -o /dev/null -w '%header{x-served-version}' "http://$DATA/v1/completions" \
+    -H 'content-type: application/json' -d '{"model":"demo","prompt":"hi","max_tokens":1}')
+  echo "$(( now - start )) $v"
+done >"$LOGS/gpu-phase.txt"
+awk -v fault="$(( fault_at - start ))" '
+  { if ($1 < fault) before[$2]++; else after[$2]++ }
+  END {
+    printf "  before the fault: %d to 127.0.0.1:9101 (GPU 0), %d to 127.0.0.1:9102 (GPU 1)\n", before["v1"], before["v2"]
+    printf "  after the fault:  %d to 127.0.0.1:9101 (GPU 0), %d to 127.0.0.1:9102 (GPU 1)\n", after["v1"], after["v2"]
+  }' "$LOGS/gpu-phase.txt"
+echo "  control's health feed:"
+curl -sS "http://127.0.0.1:9200/v1/health" | tr '{' '\n' | grep -E '"index"' | sed 's/^/    {/'
+echo "  the gateway's view (GET /admin/endpoints):"
+curl -sS "http://$ADMIN/admin/endpoints" | tr '{' '\n' | grep -E '"url"|"reason"' | sed 's/^/    {/'
 
 say "Logs are in $LOGS; stopping everything"
