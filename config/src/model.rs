@@ -296,6 +296,10 @@ pub struct Endpoint {
     /// Free-form labels such as `node`, `gpus`, `version`. Used by health feeds and routing.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Send traffic only once the health feed of the endpoint's `node` reports its model warm
+    /// (the `model` label, and the `version` label when present). Default `false`.
+    #[serde(default)]
+    pub require_warm: bool,
 }
 
 /// Upstream timeouts of a backend. A timeout before anything was sent to the client answers 504.

@@ -127,6 +127,18 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
             }
         }
     }
+    if cfg.health_feeds.is_empty() {
+        for (i, b) in cfg.backends.iter().enumerate() {
+            for (j, e) in b.endpoints.iter().enumerate() {
+                if e.require_warm {
+                    push(
+                        format!("backends[{i}].endpoints[{j}].require_warm"),
+                        "needs a health feed (health_feeds) to learn the model's warm state".into(),
+                    );
+                }
+            }
+        }
+    }
     for (i, f) in cfg.health_feeds.iter().enumerate() {
         match f.url.parse::<http::Uri>() {
             Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
@@ -175,6 +187,12 @@ fn validate_backend(path: &str, b: &Backend, push: &mut impl FnMut(String, Strin
             push(
                 format!("{epath}.url"),
                 format!("duplicate endpoint {:?}", e.url),
+            );
+        }
+        if e.require_warm && !(e.labels.contains_key("node") && e.labels.contains_key("model")) {
+            push(
+                format!("{epath}.require_warm"),
+                "needs the labels `node` and `model` (and optionally `version`) to find the model's warm state".into(),
             );
         }
         for k in e.labels.keys() {

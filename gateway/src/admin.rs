@@ -158,7 +158,7 @@ fn endpoints(gw: &Gateway) -> serde_json::Value {
                     let ejection = s.ejection(now).map(|(until, reason)| {
                         json!({
                             "reason": reason.as_str(),
-                            "detail": s.health_reason(now),
+                            "detail": s.warm_reason().or_else(|| s.health_reason(now)),
                             "remaining_seconds": (until - now).as_secs_f64(),
                         })
                     });

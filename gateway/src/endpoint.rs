@@ -3,7 +3,7 @@
 //! reload keeps it for endpoints that stay.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -16,6 +16,8 @@ pub enum EjectReason {
     /// A health feed reports a GPU of the endpoint unhealthy (or it recovered less than the
     /// hold-down ago).
     GpuUnhealthy = 2,
+    /// The endpoint requires its model warm and the feed does not (yet) say so.
+    NotWarm = 3,
 }
 
 impl EjectReason {
@@ -28,6 +30,7 @@ impl EjectReason {
         match self {
             EjectReason::ConsecutiveFailures => "consecutive_failures",
             EjectReason::GpuUnhealthy => "gpu_unhealthy",
+            EjectReason::NotWarm => "model_not_warm",
         }
     }
 }
@@ -97,6 +100,12 @@ pub struct EndpointState {
     health_until: AtomicU64,
     /// Why the health feed blocks the endpoint; touched only by the feed and the admin API.
     health_reason: Mutex<String>,
+    /// The config requires the endpoint's model warm before it takes traffic.
+    require_warm: AtomicBool,
+    /// The feed says the model is warm (meaningful only with `require_warm`).
+    warm: AtomicBool,
+    /// What the feed says about the model while it is not warm.
+    warm_reason: Mutex<String>,
 }
 
 impl EndpointState {
@@ -112,7 +121,44 @@ impl EndpointState {
             latency_us: AtomicU64::new(0),
             health_until: AtomicU64::new(0),
             health_reason: Mutex::new(String::new()),
+            require_warm: AtomicBool::new(false),
+            warm: AtomicBool::new(false),
+            warm_reason: Mutex::new("no health feed has reported the model yet".into()),
         }
+    }
+
+    /// Whether the endpoint waits for its model to be warm (set from the config).
+    pub fn set_require_warm(&self, on: bool) {
+        self.require_warm.store(on, Ordering::Release);
+    }
+
+    /// Records the model's warm state from the feed.
+    pub fn set_warm(&self, warm: bool, reason: &str) {
+        if !warm {
+            let mut r = self
+                .warm_reason
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *r != reason {
+                *r = reason.to_owned();
+            }
+        }
+        self.warm.store(warm, Ordering::Release);
+    }
+
+    /// Whether the endpoint waits for its model to be warm now.
+    pub fn cold(&self) -> bool {
+        self.require_warm.load(Ordering::Acquire) && !self.warm.load(Ordering::Acquire)
+    }
+
+    /// Why the endpoint is cold.
+    pub fn warm_reason(&self) -> Option<String> {
+        self.cold().then(|| {
+            self.warm_reason
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        })
     }
 
     /// Blocks the endpoint because a GPU it runs on is unhealthy. Returns true when it was not
@@ -190,6 +236,9 @@ impl EndpointState {
     /// Until when the endpoint is ejected, and why; `None` when it takes traffic. A GPU that is
     /// still unhealthy has no known end: it is reported an hour ahead.
     pub fn ejection(&self, now: Instant) -> Option<(Instant, EjectReason)> {
+        if self.cold() {
+            return Some((now + Duration::from_secs(3600), EjectReason::NotWarm));
+        }
         if self.health_blocked(now) {
             let u = self.health_until.load(Ordering::Acquire);
             let end = if u == u64::MAX {
@@ -209,7 +258,13 @@ impl EndpointState {
 
     /// Ejected by outlier detection or blocked by the health feed.
     pub fn is_ejected(&self, now: Instant) -> bool {
-        self.outlier_ejected(now) || self.health_blocked(now)
+        self.outlier_ejected(now) || self.health_blocked(now) || self.cold()
+    }
+
+    /// Blocked by the health feed: an unhealthy GPU, or a model not warm. Such an endpoint never
+    /// takes traffic as the least bad choice.
+    pub fn feed_blocked(&self, now: Instant) -> bool {
+        self.health_blocked(now) || self.cold()
     }
 
     /// Counts a request on this endpoint if it has fewer than `limit` in flight.

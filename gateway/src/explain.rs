@@ -42,7 +42,11 @@ fn endpoints_json(route: &ModelRoute, variant: usize) -> Vec<Value> {
         .map(|&i| {
             let e = &v.backend.endpoints[i];
             let ejection = e.state.ejection(now).map(|(until, reason)| {
-                json!({"reason": reason.as_str(), "remaining_seconds": (until - now).as_secs_f64()})
+                json!({
+                    "reason": reason.as_str(),
+                    "detail": e.state.warm_reason().or_else(|| e.state.health_reason(now)),
+                    "remaining_seconds": (until - now).as_secs_f64(),
+                })
             });
             json!({
                 "url": e.state.url,
@@ -266,9 +270,13 @@ pub fn render(v: &Value) -> String {
     for e in v["endpoints"].as_array().into_iter().flatten() {
         let _ = writeln!(
             out,
-            "    {}  {}  in_flight={}  labels={}",
+            "    {}  {}{}  in_flight={}  labels={}",
             e["url"].as_str().unwrap_or("?"),
             e["state"].as_str().unwrap_or("?"),
+            e["ejection"]["detail"]
+                .as_str()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default(),
             e["in_flight"],
             e["labels"]
         );

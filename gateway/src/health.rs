@@ -33,6 +33,17 @@ pub struct FeedDoc {
     pub node: String,
     #[serde(default)]
     pub gpus: Vec<FeedGpu>,
+    #[serde(default)]
+    pub models: Vec<FeedModel>,
+}
+
+/// A model's warm state on the feed's node.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct FeedModel {
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+    pub state: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -43,8 +54,8 @@ pub struct FeedGpu {
     pub reasons: Vec<String>,
 }
 
-/// One feed's last word: its node, and each unhealthy GPU with its reasons.
-type NodeState = (String, BTreeMap<u32, String>);
+/// One feed's last word: its node, each unhealthy GPU with its reasons, and its models.
+type NodeState = (String, BTreeMap<u32, String>, Vec<FeedModel>);
 
 /// What the gateway knows from every feed: per node, the unhealthy GPUs and why.
 #[derive(Default)]
@@ -66,7 +77,7 @@ impl HealthView {
             .feeds
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let new = (doc.node.clone(), bad);
+        let new = (doc.node.clone(), bad, doc.models.clone());
         let changed = feeds.get(feed) != Some(&new);
         feeds.insert(feed.to_owned(), new);
         changed
@@ -89,9 +100,11 @@ impl HealthView {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut by_node: HashMap<&str, Vec<(u32, &str)>> = HashMap::new();
-        for (node, bad) in feeds.values() {
+        let mut models: HashMap<&str, Vec<&FeedModel>> = HashMap::new();
+        for (node, bad, m) in feeds.values() {
             let e = by_node.entry(node.as_str()).or_default();
             e.extend(bad.iter().map(|(g, r)| (*g, r.as_str())));
+            models.entry(node.as_str()).or_default().extend(m.iter());
         }
         let now = Instant::now();
         for b in table.backends() {
@@ -99,6 +112,27 @@ impl HealthView {
                 let Some(node) = ep.labels.get("node") else {
                     continue;
                 };
+                if let Some(model) = ep.labels.get("model") {
+                    let version = ep.labels.get("version");
+                    let known = models.get(node.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+                    let entry = known
+                        .iter()
+                        .find(|m| m.name == *model && version.is_none_or(|v| *v == m.version));
+                    match entry {
+                        Some(m) if m.state == "warm" => ep.state.set_warm(true, ""),
+                        Some(m) => ep.state.set_warm(
+                            false,
+                            &format!("model {model} {} on {node} is {}", m.version, m.state),
+                        ),
+                        // A feed that has gone stale is forgotten: fail open, as for GPUs.
+                        None if !feeds.values().any(|f| f.0 == *node) => {
+                            ep.state.set_warm(true, "")
+                        }
+                        None => ep
+                            .state
+                            .set_warm(false, &format!("model {model} has no warmup on {node}")),
+                    }
+                }
                 let bad = by_node.get(node.as_str()).map(Vec::as_slice).unwrap_or(&[]);
                 let hit: Vec<String> = match ep.labels.get("gpus") {
                     Some(list) => {

@@ -180,7 +180,7 @@ impl BackendRt {
         // Nothing usable: the outlier-ejected endpoint that comes back first, if not excluded.
         // An endpoint on an unhealthy GPU never gets traffic this way.
         let mut ejected: Vec<(Instant, usize)> = (0..n)
-            .filter(|&i| !exclude.contains(&i) && !ep(i).state.health_blocked(now))
+            .filter(|&i| !exclude.contains(&i) && !ep(i).state.feed_blocked(now))
             .map(|i| {
                 let until = ep(i).state.ejection(now).map_or(now, |e| e.0);
                 (until, i)
@@ -505,8 +505,10 @@ impl Compiler {
                 match split_url(&e.url) {
                     Ok((scheme, authority, prefix)) => {
                         let url = e.url.trim_end_matches('/');
+                        let state = self.endpoints.get_or_create(url);
+                        state.set_require_warm(e.require_warm);
                         endpoints.push(EndpointRt {
-                            state: self.endpoints.get_or_create(url),
+                            state,
                             scheme,
                             authority,
                             prefix,
