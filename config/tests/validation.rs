@@ -52,7 +52,7 @@ fn unknown_field_is_an_error_with_its_path() {
     assert_eq!(errs.len(), 1);
     assert!(
         errs[0].starts_with(
-            "backends[1].endpoints[0].weight: unknown field `weight`, expected `url` or `labels`"
+            "backends[1].endpoints[0].weight: unknown field `weight`, expected one of `url`, `labels`, `require_warm`"
         ),
         "{errs:?}"
     );
