@@ -38,7 +38,7 @@ pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
     assert!(
         p.exists(),
-        "{} not found: build the binaries first (cargo build --workspace --bins) or run scripts/test",
+        "{} not found: build the binaries first (cargo build --workspace) or run scripts/test",
         p.display()
     );
     p
