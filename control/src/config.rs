@@ -21,6 +21,34 @@ pub struct ControlConfig {
     pub policy: PolicyConfig,
     /// How findings are acted on.
     pub remediation: RemediationSettings,
+    /// Model caches to warm at start (docs/warmup.md); more can be started with
+    /// `POST /v1/warmup`.
+    pub warmup: Vec<WarmupJobConfig>,
+}
+
+/// A warmup job in `control.yaml`: `source` is an `http(s)://` base URL or a directory.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupJobConfig {
+    pub model: String,
+    #[serde(default)]
+    pub version: String,
+    pub source: String,
+    pub dest: PathBuf,
+    #[serde(default)]
+    pub tuning: infergate_warmup::Tuning,
+}
+
+impl WarmupJobConfig {
+    pub fn to_job(&self) -> Result<infergate_warmup::WarmupJob, String> {
+        Ok(infergate_warmup::WarmupJob {
+            model: self.model.clone(),
+            version: self.version.clone(),
+            source: self.source.parse().map_err(|e| format!("{e}"))?,
+            dest: self.dest.clone(),
+            tuning: self.tuning.clone(),
+        })
+    }
 }
 
 /// How GPUs are read.

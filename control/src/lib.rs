@@ -6,3 +6,4 @@ pub mod config;
 pub mod feed;
 pub mod run;
 pub mod server;
+pub mod warmup;

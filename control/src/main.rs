@@ -37,6 +37,39 @@ enum Command {
         #[arg(long)]
         nvml_library: Option<PathBuf>,
     },
+    /// Warm a model cache once: fetch (HTTP ranges) or copy (local/NFS) the files of a source's
+    /// manifest.json into DEST, verified and atomically renamed; resumes an interrupted run.
+    Warmup {
+        /// `http(s)://` base URL or a directory, with `manifest.json` at its root.
+        #[arg(long)]
+        source: String,
+        /// The cache directory.
+        #[arg(long)]
+        dest: PathBuf,
+        #[arg(long, default_value = "model")]
+        model: String,
+        #[arg(long, default_value = "")]
+        version: String,
+        /// Files fetched at once.
+        #[arg(long)]
+        parallel_files: Option<usize>,
+        /// Ranges fetched at once per file.
+        #[arg(long)]
+        parallel_ranges: Option<usize>,
+        /// Bytes per range.
+        #[arg(long)]
+        chunk_size: Option<u64>,
+        /// Bytes per second, all transfers together.
+        #[arg(long)]
+        bandwidth_cap: Option<u64>,
+        #[arg(long)]
+        retries: Option<u32>,
+        /// Read the finished files once so that they start in the page cache.
+        #[arg(long)]
+        preread: bool,
+    },
+    /// Write DIR/manifest.json (path, size, sha256 of every file).
+    Manifest { dir: PathBuf },
     /// Read every GPU once and print what was read and the verdict. Exit 0 healthy,
     /// 1 unhealthy, 2 cannot read.
     GpuCheck {
@@ -64,6 +97,156 @@ fn main() -> ExitCode {
             dry_run,
             nvml_library,
         } => run_control(&config, dry_run, nvml_library),
+        Command::Manifest { dir } => match infergate_warmup::write_manifest(&dir) {
+            Ok(m) => {
+                println!(
+                    "{}: {} files, {} bytes",
+                    dir.join(infergate_warmup::MANIFEST_FILE).display(),
+                    m.files.len(),
+                    m.total_size()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Warmup {
+            source,
+            dest,
+            model,
+            version,
+            parallel_files,
+            parallel_ranges,
+            chunk_size,
+            bandwidth_cap,
+            retries,
+            preread,
+        } => {
+            let mut tuning = infergate_warmup::Tuning::default();
+            if let Some(v) = parallel_files {
+                tuning.parallel_files = v;
+            }
+            if let Some(v) = parallel_ranges {
+                tuning.parallel_ranges = v;
+            }
+            if let Some(v) = chunk_size {
+                tuning.chunk_size = v;
+            }
+            if bandwidth_cap.is_some() {
+                tuning.bandwidth_cap = bandwidth_cap;
+            }
+            if let Some(v) = retries {
+                tuning.retries = v;
+            }
+            tuning.preread = preread;
+            let source = match source.parse() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            warmup_once(infergate_warmup::WarmupJob {
+                model,
+                version,
+                source,
+                dest,
+                tuning,
+            })
+        }
+    }
+}
+
+/// `infergate-control warmup`: one job in the foreground with a progress line on stderr.
+/// SIGTERM or Ctrl-C stops it cleanly; the next run resumes.
+fn warmup_once(job: infergate_warmup::WarmupJob) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let progress = Arc::new(infergate_warmup::Progress::new());
+        let cancel = infergate_warmup::CancelToken::new();
+        let mut run = tokio::spawn(infergate_warmup::run(job, progress.clone(), cancel.clone()));
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let mut signals = std::pin::pin!(wait_for_signal());
+        let result = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = tick.tick() => print_progress(&progress.snapshot(), tty),
+                _ = &mut signals => {
+                    eprintln!("\nstopping; run the same command again to resume");
+                    cancel.cancel();
+                }
+            }
+        };
+        print_progress(&progress.snapshot(), tty);
+        if tty {
+            eprintln!();
+        }
+        match result {
+            Ok(Ok(report)) => {
+                println!(
+                    "warm: {} files ({} fetched, {} already in place), {} bytes transferred in {:.1} s",
+                    report.files_total,
+                    report.files_fetched,
+                    report.files_total.saturating_sub(report.files_fetched),
+                    report.bytes_transferred,
+                    report.elapsed_secs
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(Err(infergate_warmup::WarmupError::Cancelled)) => ExitCode::from(130),
+            Ok(Err(e)) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn print_progress(p: &infergate_warmup::ProgressSnapshot, tty: bool) {
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let pct = if p.bytes_total > 0 {
+        100.0 * p.bytes_done as f64 / p.bytes_total as f64
+    } else {
+        0.0
+    };
+    let eta = if p.rate_bytes_per_sec > 0 {
+        format!(
+            "{:.0} s",
+            p.bytes_total.saturating_sub(p.bytes_done) as f64 / p.rate_bytes_per_sec as f64
+        )
+    } else {
+        "?".into()
+    };
+    let line = format!(
+        "{} {:>5.1}%  {:.1}/{:.1} MiB  {:.1} MiB/s  ETA {eta}  files {}/{}",
+        infergate_control::warmup::state_name(&p.state),
+        pct,
+        mib(p.bytes_done),
+        mib(p.bytes_total),
+        mib(p.rate_bytes_per_sec),
+        p.files_done,
+        p.files_total
+    );
+    if tty {
+        eprint!("\r\x1b[2K{line}");
+    } else {
+        eprintln!("{line}");
     }
 }
 
@@ -178,9 +361,24 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
                 return ExitCode::FAILURE;
             }
         };
+        let warmups = match infergate_control::warmup::Warmups::new(feed.clone(), &registry) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot register metrics");
+                return ExitCode::FAILURE;
+            }
+        };
+        for job in &cfg.warmup {
+            let name = format!("{} {}", job.model, job.version);
+            if let Err(e) = job.to_job().and_then(|j| warmups.start(j)) {
+                tracing::error!(job = %name, error = %e, "invalid warmup job");
+                return ExitCode::from(1);
+            }
+        }
         let api = Arc::new(server::Api {
             feed: feed.clone(),
             metrics: registry,
+            warmups: Some(warmups.clone()),
         });
         let _server = server::spawn(listener, api);
         tracing::info!(listener = "control", addr = %addr, node = %node, "listening");
@@ -188,6 +386,7 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
         let interval = cfg.gpu.interval.get().max(Duration::from_millis(50));
         let control = tokio::spawn(run::run(probe, policy, feed, remediator, interval, metrics));
         wait_for_signal().await;
+        warmups.cancel_all();
         control.abort();
         tracing::info!("shutting down");
         ExitCode::SUCCESS

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -21,7 +21,11 @@ use crate::feed::{parse_query, Feed};
 pub struct Api {
     pub feed: Feed,
     pub metrics: Arc<prometheus::Registry>,
+    pub warmups: Option<crate::warmup::Warmups>,
 }
+
+/// Largest warmup job body accepted.
+const MAX_JOB_BYTES: usize = 64 * 1024;
 
 /// Serves the API on `listener` until the task is aborted.
 pub fn spawn(listener: TcpListener, api: Arc<Api>) -> JoinHandle<()> {
@@ -64,6 +68,46 @@ async fn handle(
             json(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default())
         }
         (&Method::GET, "/healthz") => json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+        (&Method::GET, "/v1/warmup") => match &api.warmups {
+            Some(w) => json(
+                StatusCode::OK,
+                serde_json::to_vec(&serde_json::json!({"jobs": w.list()})).unwrap_or_default(),
+            ),
+            None => json(
+                StatusCode::NOT_FOUND,
+                br#"{"error":"warmup is not enabled"}"#.to_vec(),
+            ),
+        },
+        (&Method::POST, "/v1/warmup") => {
+            let Some(w) = api.warmups.clone() else {
+                return Ok(json(
+                    StatusCode::NOT_FOUND,
+                    br#"{"error":"warmup is not enabled"}"#.to_vec(),
+                ));
+            };
+            let body = match http_body_util::Limited::new(req.into_body(), MAX_JOB_BYTES)
+                .collect()
+                .await
+            {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    return Ok(error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("cannot read the job: {e}"),
+                    ))
+                }
+            };
+            match serde_json::from_slice::<infergate_warmup::WarmupJob>(&body) {
+                Ok(job) => match w.start(job) {
+                    Ok(id) => json(
+                        StatusCode::ACCEPTED,
+                        serde_json::to_vec(&serde_json::json!({"id": id})).unwrap_or_default(),
+                    ),
+                    Err(e) => error(StatusCode::BAD_REQUEST, &e),
+                },
+                Err(e) => error(StatusCode::BAD_REQUEST, &format!("invalid job: {e}")),
+            }
+        }
         (&Method::GET, "/metrics") => {
             let mut out = Vec::new();
             use prometheus::Encoder as _;
@@ -78,6 +122,13 @@ async fn handle(
         _ => json(StatusCode::NOT_FOUND, br#"{"error":"not found"}"#.to_vec()),
     };
     Ok(resp)
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json(
+        status,
+        serde_json::to_vec(&serde_json::json!({"error": message})).unwrap_or_default(),
+    )
 }
 
 fn json(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {

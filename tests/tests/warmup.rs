@@ -1,0 +1,261 @@
+//! Model cache warmup through the real `infergate-control`, and the gateway gating an endpoint
+//! on its model being warm.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use infergate_e2e::*;
+use tokio::process::Command;
+use tokio::time::Instant;
+
+fn model_dir(files: usize, size: usize) -> std::path::PathBuf {
+    let dir = temp_path("model-src");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..files {
+        let mut data = vec![0u8; size];
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        std::fs::write(
+            dir.join(format!("model-0000{i}-of-0000{files}.safetensors")),
+            data,
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn control_cmd() -> Command {
+    Command::new(bin("infergate-control"))
+}
+
+#[tokio::test]
+async fn manifest_and_one_shot_warmup_from_the_command_line() {
+    let src = model_dir(3, 1 << 20);
+    let out = control_cmd()
+        .arg("manifest")
+        .arg(&src)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 3);
+    assert_eq!(manifest["files"][0]["size"], 1 << 20);
+    assert_eq!(manifest["files"][0]["sha256"].as_str().unwrap().len(), 64);
+    let dest = temp_path("model-dest");
+    let out = control_cmd()
+        .args(["warmup", "--source"])
+        .arg(&src)
+        .arg("--dest")
+        .arg(&dest)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("warm: 3 files (3 fetched"), "{stdout}");
+    for f in manifest["files"].as_array().unwrap() {
+        let name = f["path"].as_str().unwrap();
+        assert_eq!(
+            std::fs::read(dest.join(name)).unwrap(),
+            std::fs::read(src.join(name)).unwrap()
+        );
+    }
+    // Again: everything is in place and verified; nothing is copied.
+    let out = control_cmd()
+        .args(["warmup", "--source"])
+        .arg(&src)
+        .arg("--dest")
+        .arg(&dest)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(0 fetched, 3 already in place)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn gateway_sends_no_traffic_to_an_endpoint_until_its_model_is_warm() {
+    let src = model_dir(2, 4 << 20);
+    let out = control_cmd()
+        .arg("manifest")
+        .arg(&src)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let dest = temp_path("cache");
+    // 8 MiB at 4 MiB/s: about two seconds of cold model.
+    let dir = temp_path("warm-control");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("control.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "node: node-a\nlisten: 127.0.0.1:0\ngpu: {{ interval: 500ms }}\nremediation: {{ mode: off }}\n\
+warmup:\n  - {{ model: demo, version: v2, source: \"{}\", dest: \"{}\", tuning: {{ bandwidth_cap: 4194304 }} }}\n",
+            src.display(),
+            dest.display()
+        ),
+    )
+    .unwrap();
+    let lib = bin_dir().join("libinfergate_fake_nvml.so");
+    let mut cmd = control_cmd();
+    cmd.args(["run", "--config"])
+        .arg(&config)
+        .arg("--nvml-library")
+        .arg(&lib);
+    let (_control, addrs) = Proc::spawn(
+        cmd,
+        &[|l: &str| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            (v["message"] == "listening" && v["listener"] == "control")
+                .then(|| v["addr"].as_str()?.parse().ok())?
+        }],
+    )
+    .await;
+    let control: SocketAddr = addrs[0];
+
+    let old = Sim::start(&["--ttft-ms", "1", "--itl-ms", "1", "--served-version", "v1"]).await;
+    let new = Sim::start(&["--ttft-ms", "1", "--itl-ms", "1", "--served-version", "v2"]).await;
+    let cfg = [
+        "listeners:".to_owned(),
+        "  data: { address: \"127.0.0.1:0\" }".to_owned(),
+        "  admin: { address: \"127.0.0.1:0\" }".to_owned(),
+        format!("health_feeds: [{{ url: \"http://{control}/v1/health\", hold_down: 0s }}]"),
+        "backends:".to_owned(),
+        "  - name: demo".to_owned(),
+        "    endpoints:".to_owned(),
+        format!("      - {{ url: \"{}\", labels: {{ node: node-a, gpus: \"0\" }} }}", old.url()),
+        format!("      - {{ url: \"{}\", labels: {{ node: node-a, gpus: \"1\", model: demo, version: v2 }}, require_warm: true }}", new.url()),
+        "models: [{ name: demo, backend: demo }]".to_owned(),
+    ]
+    .join("\n");
+    let gw = Gateway::start(&cfg).await;
+    let body = r#"{"model":"demo","prompt":"hi","max_tokens":1}"#;
+    let started = Instant::now();
+    // While the model is cold: every request to the old version, and the admin API says why.
+    let mut cold_requests = 0;
+    let mut seen_progress = false;
+    loop {
+        let eps = get(gw.admin, "/admin/endpoints").await.json();
+        let ep = eps["backends"][0]["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == new.url().as_str())
+            .unwrap()
+            .clone();
+        if ep["state"] == "healthy" {
+            break;
+        }
+        assert_eq!(ep["ejection"]["reason"], "model_not_warm", "{ep}");
+        let detail = ep["ejection"]["detail"].as_str().unwrap().to_owned();
+        if detail.contains("model demo v2 on node-a is") {
+            seen_progress = true;
+        }
+        let r = post(gw.data, "/v1/completions", body).await;
+        assert_eq!(r.headers["x-served-version"], "v1");
+        cold_requests += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the model never became warm"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let warm_after = started.elapsed();
+    // The control API lists the job as warm.
+    let jobs = get(control, "/v1/warmup").await.json();
+    assert_eq!(jobs["jobs"][0]["state"], "warm", "{jobs}");
+    assert_eq!(jobs["jobs"][0]["bytes_done"], 8 << 20);
+    let feed = get(control, "/v1/health").await.json();
+    assert_eq!(feed["models"][0]["state"], "warm");
+    // Now the new version takes traffic too.
+    let mut served_new = 0;
+    for _ in 0..20 {
+        if post(gw.data, "/v1/completions", body).await.headers["x-served-version"] == "v2" {
+            served_new += 1;
+        }
+    }
+    println!("cold for {warm_after:?}: {cold_requests} requests all to the old version; then {served_new}/20 to the new one");
+    assert!(cold_requests >= 5, "{cold_requests}");
+    assert!(seen_progress, "the admin API never said the model was warming");
+    assert!(served_new >= 3, "{served_new}");
+
+    // POST /v1/warmup starts another job; a bad one is refused with a reason.
+    let r = send(
+        control,
+        post_request(
+            control,
+            "/v1/warmup",
+            &format!(
+                r#"{{"model":"other","version":"v1","source":{{"local":"{}"}},"dest":"{}"}}"#,
+                src.display(),
+                temp_path("cache2").display()
+            ),
+            &[],
+        ),
+        false,
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&r.body())
+    );
+    let r = send(
+        control,
+        post_request(
+            control,
+            "/v1/warmup",
+            r#"{"model":"x","source":"nowhere"}"#,
+            &[],
+        ),
+        false,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["error"].as_str().unwrap().contains("invalid job"));
+    let metrics = String::from_utf8(
+        request(control, Method::GET, "/metrics", &[])
+            .await
+            .body()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        metric_sum(
+            &metrics,
+            "infergate_control_warmup_bytes_total",
+            &[("model", "demo")]
+        ) == (8 << 20) as f64
+    );
+    assert_eq!(
+        metric_sum(
+            &metrics,
+            "infergate_control_warmup_state",
+            &[("model", "demo"), ("state", "warm")]
+        ),
+        1.0
+    );
+}

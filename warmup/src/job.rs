@@ -1,0 +1,197 @@
+//! The warmup job: what to fetch, from where, to where, and how hard.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::WarmupError;
+
+/// One model version to warm: `{"model":…,"version":…,"source":{"http":"…"}|{"local":"…"},
+/// "dest":"…","tuning":{…}}`. `tuning` and each of its fields may be left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupJob {
+    /// Model name (a label for progress, logs and metrics).
+    pub model: String,
+    /// Model version (a label, like `model`).
+    pub version: String,
+    /// Where the files and `manifest.json` are.
+    pub source: Source,
+    /// The local cache directory the files are written to (created if missing). Use one
+    /// directory per model version.
+    pub dest: PathBuf,
+    /// Parallelism, chunking, bandwidth, retries, page cache.
+    #[serde(default)]
+    pub tuning: Tuning,
+}
+
+/// Where a model version's files are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Source {
+    /// An `http://` base URL: files are fetched from `<base>/<path>`, the manifest from
+    /// `<base>/manifest.json`. The server should support `Range` (nginx, S3-compatible
+    /// gateways and most static servers do); one that does not is streamed whole.
+    Http(String),
+    /// A local or NFS directory holding the files and `manifest.json`.
+    Local(PathBuf),
+}
+
+impl FromStr for Source {
+    type Err = WarmupError;
+
+    /// `http://…` and `https://…` are URLs (https is rejected by [`crate::run`]), anything else
+    /// a directory: what the CLI's `--source URL|DIR` takes.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(WarmupError::InvalidJob("empty source".into()));
+        }
+        let lower = s.to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            Ok(Source::Http(s.to_string()))
+        } else {
+            Ok(Source::Local(PathBuf::from(s)))
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Http(url) => f.write_str(url),
+            Source::Local(dir) => write!(f, "{}", dir.display()),
+        }
+    }
+}
+
+/// How hard to fetch. Every field has a default (shown in brackets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tuning {
+    /// Files fetched at the same time [4].
+    pub parallel_files: usize,
+    /// Range requests (or positioned reads) in flight per file [8]. Connections in flight
+    /// are at most `parallel_files × parallel_ranges`.
+    pub parallel_ranges: usize,
+    /// Bytes per range request and per resume unit [16 MiB]; 4 KiB to 1 GiB.
+    pub chunk_size: u64,
+    /// Bytes per second for the whole job, shared by all ranges [none: unlimited].
+    pub bandwidth_cap: Option<u64>,
+    /// Retries of a transient error (connect error, 5xx, 408/429, reset, short read, stall)
+    /// per range, and re-fetches of a file whose sha256 does not match [5].
+    pub retries: u32,
+    /// First retry delay in milliseconds, doubled for each further retry (with ±50 % jitter,
+    /// at most 30 s) [200].
+    pub retry_backoff_ms: u64,
+    /// Read every file once after verification so that a model server that mmaps them starts
+    /// from the page cache [false].
+    pub preread: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            parallel_files: 4,
+            parallel_ranges: 8,
+            chunk_size: 16 << 20,
+            bandwidth_cap: None,
+            retries: 5,
+            retry_backoff_ms: 200,
+            preread: false,
+        }
+    }
+}
+
+impl Tuning {
+    /// Checks the ranges of the knobs.
+    pub fn validate(&self) -> Result<(), WarmupError> {
+        let bad = |msg: String| Err(WarmupError::InvalidJob(msg));
+        if !(1..=256).contains(&self.parallel_files) {
+            return bad(format!(
+                "parallel_files must be 1 to 256, got {}",
+                self.parallel_files
+            ));
+        }
+        if !(1..=256).contains(&self.parallel_ranges) {
+            return bad(format!(
+                "parallel_ranges must be 1 to 256, got {}",
+                self.parallel_ranges
+            ));
+        }
+        if !(4096..=(1 << 30)).contains(&self.chunk_size) {
+            return bad(format!(
+                "chunk_size must be 4 KiB to 1 GiB, got {}",
+                self.chunk_size
+            ));
+        }
+        if self.bandwidth_cap == Some(0) {
+            return bad("bandwidth_cap must be positive (leave it out for no cap)".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_json_with_defaults() {
+        let job: WarmupJob = serde_json::from_str(
+            r#"{"model":"llama","version":"v3","source":{"http":"http://cache:8080/llama/v3"},"dest":"/var/cache/models/llama/v3"}"#,
+        )
+        .unwrap();
+        assert_eq!(job.tuning, Tuning::default());
+        assert_eq!(
+            job.source,
+            Source::Http("http://cache:8080/llama/v3".into())
+        );
+        let job: WarmupJob = serde_json::from_str(
+            r#"{"model":"m","version":"1","source":{"local":"/mnt/nfs/m/1"},"dest":"/d","tuning":{"preread":true,"bandwidth_cap":1000}}"#,
+        )
+        .unwrap();
+        assert!(job.tuning.preread);
+        assert_eq!(job.tuning.parallel_ranges, 8);
+        assert_eq!(job.tuning.bandwidth_cap, Some(1000));
+        assert!(serde_json::from_str::<WarmupJob>(
+            r#"{"model":"m","version":"1","source":{"local":"/x"},"dest":"/d","tuning":{"paralel_files":2}}"#
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("unknown field"));
+    }
+
+    #[test]
+    fn source_from_str() {
+        assert_eq!(
+            "http://h/x".parse::<Source>().unwrap(),
+            Source::Http("http://h/x".into())
+        );
+        assert_eq!(
+            "/mnt/m".parse::<Source>().unwrap(),
+            Source::Local("/mnt/m".into())
+        );
+        assert!("".parse::<Source>().is_err());
+    }
+
+    #[test]
+    fn tuning_ranges() {
+        assert!(Tuning::default().validate().is_ok());
+        let t = Tuning {
+            parallel_files: 0,
+            ..Tuning::default()
+        };
+        assert!(t
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("parallel_files"));
+        let t = Tuning {
+            chunk_size: 10,
+            ..Tuning::default()
+        };
+        assert!(t.validate().is_err());
+    }
+}
