@@ -198,7 +198,10 @@ warmup:\n  - {{ model: demo, version: v2, source: \"{}\", dest: \"{}\", tuning: 
     }
     println!("cold for {warm_after:?}: {cold_requests} requests all to the old version; then {served_new}/20 to the new one");
     assert!(cold_requests >= 5, "{cold_requests}");
-    assert!(seen_progress, "the admin API never said the model was warming");
+    assert!(
+        seen_progress,
+        "the admin API never said the model was warming"
+    );
     assert!(served_new >= 3, "{served_new}");
 
     // POST /v1/warmup starts another job; a bad one is refused with a reason.
