@@ -309,6 +309,14 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
         }
     };
     rt.block_on(async move {
+        // Signal handlers go in before the address is announced.
+        let signals = match Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch signals");
+                return ExitCode::FAILURE;
+            }
+        };
         let node = cfg.node_name();
         let probe: Arc<dyn GpuProbe> = match NvmlProbe::load(
             cfg.gpu.library.as_deref(),
@@ -385,12 +393,35 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
         let policy = Policy::new(cfg.policy.clone());
         let interval = cfg.gpu.interval.get().max(Duration::from_millis(50));
         let control = tokio::spawn(run::run(probe, policy, feed, remediator, interval, metrics));
-        wait_for_signal().await;
+        signals.wait().await;
         warmups.cancel_all();
         control.abort();
         tracing::info!("shutting down");
         ExitCode::SUCCESS
     })
+}
+
+/// SIGTERM and SIGINT, watched from the moment of `install`.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -3,7 +3,9 @@
 # stable and a canary version of model `demo`) and the gateway on loopback
 # (config/examples/canary.yaml: 90/10, sticky on x-user-id), streams requests through the
 # gateway, prints TTFT/TPOT per model and variant from the gateway's metrics, shifts the canary
-# to 50 % with a hot reload, shows that no user moved back, and stops everything it started.
+# to 50 % with a hot reload, shows that no user moved back, injects a GPU fault (fake NVML)
+# and shows traffic moving off that GPU, ends with a short load test (infergate-bench, HTML
+# report), and stops everything it started.
 #
 # Ports: gateway data 127.0.0.1:9100, admin 127.0.0.1:9190, simulators 127.0.0.1:9101/9102.
 set -euo pipefail
@@ -164,4 +166,10 @@ curl -sS "http://127.0.0.1:9200/v1/health" | tr '{' '\n' | grep -E '"index"' | s
 echo "  the gateway's view (GET /admin/endpoints):"
 curl -sS "http://$ADMIN/admin/endpoints" | tr '{' '\n' | grep -E '"url"|"reason"' | sed 's/^/    {/'
 
-say "Logs are in $LOGS; stopping everything"
+say "Load test: infergate-bench, 8 concurrent streams through the gateway (GPU 1 still out)"
+"$BIN/infergate-bench" run --url "http://$DATA" --model demo --concurrency 8 --requests 80 \
+  --output-tokens 32 --seed 1 --slo ttft=300ms,tpot=30ms --no-progress \
+  --out "$LOGS/bench.json" --report "$LOGS/bench.html" | sed 's/^/  /'
+echo "  HTML report: $LOGS/bench.html"
+
+say "Logs and reports are in $LOGS (kept); stopping everything"

@@ -233,6 +233,14 @@ fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
         }
     };
     rt.block_on(async {
+        // Signal handlers go in before the listeners are announced.
+        let mut signals = match Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch signals");
+                return ExitCode::FAILURE;
+            }
+        };
         let source = infergate_gateway::Source {
             path: Some(path),
             text: &text,
@@ -242,13 +250,6 @@ fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start");
-                return ExitCode::FAILURE;
-            }
-        };
-        let mut signals = match Signals::new() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot watch signals");
                 return ExitCode::FAILURE;
             }
         };

@@ -7,24 +7,13 @@
 //!
 //! [`JsonUsageScanner`] finds the top-level `"usage":{...}` object of a plain JSON response.
 
-use std::fmt;
-
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
-use serde::Deserialize;
-
 /// Longest SSE line kept across frames; a longer line is skipped (and not counted).
 pub const MAX_LINE: usize = 256 * 1024;
 /// Longest `usage` object read from a JSON body.
 const MAX_USAGE: usize = 4096;
 
-/// Token usage reported by the upstream.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-pub struct Usage {
-    #[serde(default)]
-    pub prompt_tokens: Option<u64>,
-    #[serde(default)]
-    pub completion_tokens: Option<u64>,
-}
+pub use infergate_sse::Usage;
+use infergate_sse::{Event, SseParser};
 
 /// What the observer saw in one frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,206 +22,41 @@ pub struct FrameSeen {
     pub token_events: u32,
 }
 
-/// Follows an SSE body frame by frame.
-#[derive(Debug, Default)]
+/// Follows an SSE body frame by frame, with the definitions of `infergate-sse` (shared with
+/// the load tester).
+#[derive(Debug)]
 pub struct SseObserver {
-    partial: Vec<u8>,
-    skipping: bool,
+    parser: SseParser,
     /// Token-carrying events seen so far.
     pub token_events: u64,
     /// The last `usage` seen.
     pub usage: Option<Usage>,
 }
 
+impl Default for SseObserver {
+    fn default() -> Self {
+        SseObserver {
+            parser: SseParser::with_max_line(MAX_LINE),
+            token_events: 0,
+            usage: None,
+        }
+    }
+}
+
 impl SseObserver {
     /// Reads one body frame.
-    pub fn observe(&mut self, mut chunk: &[u8]) -> FrameSeen {
+    pub fn observe(&mut self, chunk: &[u8]) -> FrameSeen {
         let mut seen = FrameSeen::default();
-        while let Some(nl) = memchr::memchr(b'\n', chunk) {
-            let (line, rest) = (&chunk[..nl], &chunk[nl + 1..]);
-            chunk = rest;
-            if self.skipping {
-                self.skipping = false;
-                continue;
+        self.parser.feed(chunk, |ev| {
+            if ev == Event::Token {
+                seen.token_events += 1;
             }
-            if self.partial.is_empty() {
-                self.line(line, &mut seen);
-            } else {
-                let mut joined = std::mem::take(&mut self.partial);
-                if joined.len() + line.len() <= MAX_LINE {
-                    joined.extend_from_slice(line);
-                    self.line(&joined, &mut seen);
-                }
-                joined.clear();
-                self.partial = joined;
-            }
-        }
-        if !chunk.is_empty() && !self.skipping {
-            if self.partial.len() + chunk.len() > MAX_LINE {
-                self.partial.clear();
-                self.skipping = true;
-            } else {
-                self.partial.extend_from_slice(chunk);
-            }
+        });
+        self.token_events += u64::from(seen.token_events);
+        if self.parser.usage.is_some() {
+            self.usage = self.parser.usage;
         }
         seen
-    }
-
-    fn line(&mut self, line: &[u8], seen: &mut FrameSeen) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(data) = line.strip_prefix(b"data:") else {
-            return;
-        };
-        let data = data.strip_prefix(b" ").unwrap_or(data);
-        if data == b"[DONE]" || data.is_empty() {
-            return;
-        }
-        let ev = inspect_event(data);
-        if ev.has_token {
-            seen.token_events += 1;
-            self.token_events += 1;
-        }
-        if ev.usage.is_some() {
-            self.usage = ev.usage;
-        }
-    }
-}
-
-/// What one `data:` payload holds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EventInfo {
-    pub has_token: bool,
-    pub usage: Option<Usage>,
-}
-
-/// Inspects one SSE `data:` JSON payload. A payload that is not JSON holds nothing.
-pub fn inspect_event(data: &[u8]) -> EventInfo {
-    match serde_json::from_slice::<Event>(data) {
-        Ok(ev) => EventInfo {
-            has_token: ev.choices.0,
-            usage: ev.usage,
-        },
-        Err(_) => EventInfo::default(),
-    }
-}
-
-#[derive(Deserialize)]
-struct Event {
-    #[serde(default)]
-    choices: AnyToken,
-    #[serde(default)]
-    usage: Option<Usage>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    #[serde(default)]
-    delta: Option<Delta>,
-    #[serde(default)]
-    text: Option<NonEmpty>,
-}
-
-#[derive(Deserialize)]
-struct Delta {
-    #[serde(default)]
-    content: Option<NonEmpty>,
-    #[serde(default)]
-    reasoning_content: Option<NonEmpty>,
-    #[serde(default)]
-    reasoning: Option<NonEmpty>,
-    #[serde(default)]
-    tool_calls: Option<NonEmpty>,
-}
-
-impl Choice {
-    fn has_token(&self) -> bool {
-        let text = self.text.as_ref().is_some_and(|t| t.0);
-        let delta = self.delta.as_ref().is_some_and(|d| {
-            [
-                &d.content,
-                &d.reasoning_content,
-                &d.reasoning,
-                &d.tool_calls,
-            ]
-            .iter()
-            .any(|f| f.as_ref().is_some_and(|t| t.0))
-        });
-        text || delta
-    }
-}
-
-/// `choices`: true when any choice carries a token. Built without collecting the choices.
-#[derive(Default)]
-struct AnyToken(bool);
-
-impl<'de> Deserialize<'de> for AnyToken {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = AnyToken;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of choices")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<AnyToken, A::Error> {
-                let mut any = false;
-                while let Some(c) = s.next_element::<Choice>()? {
-                    any |= c.has_token();
-                }
-                Ok(AnyToken(any))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<AnyToken, E> {
-                Ok(AnyToken(false))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Any JSON value; true when it is a non-empty string, array or object.
-struct NonEmpty(bool);
-
-impl<'de> Deserialize<'de> for NonEmpty {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = NonEmpty;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a value")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<NonEmpty, E> {
-                Ok(NonEmpty(!v.is_empty()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<NonEmpty, E> {
-                Ok(NonEmpty(false))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<NonEmpty, E> {
-                Ok(NonEmpty(false))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<NonEmpty, E> {
-                Ok(NonEmpty(false))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<NonEmpty, E> {
-                Ok(NonEmpty(false))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<NonEmpty, E> {
-                Ok(NonEmpty(false))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<NonEmpty, A::Error> {
-                let mut n = 0usize;
-                while s.next_element::<IgnoredAny>()?.is_some() {
-                    n += 1;
-                }
-                Ok(NonEmpty(n > 0))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<NonEmpty, A::Error> {
-                let mut n = 0usize;
-                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
-                    n += 1;
-                }
-                Ok(NonEmpty(n > 0))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 

@@ -158,6 +158,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
+    // Signal handlers go in before the address is announced: a SIGTERM sent right after the
+    // announcement must find them.
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("infergate-sim: cannot listen for signals: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let sim = match Simulator::start(args.listen, args.sim_config()).await {
         Ok(sim) => sim,
         Err(err) => {
@@ -173,34 +182,48 @@ async fn run(args: Args) -> ExitCode {
         eprintln!("infergate-sim: cannot write to stdout: {err}");
         return ExitCode::FAILURE;
     }
-    let code = match shutdown_signal().await {
-        Ok(signal) => {
-            tracing::info!(signal, "shutting down");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("infergate-sim: cannot listen for signals: {err}");
-            ExitCode::FAILURE
-        }
-    };
+    let signal = signals.wait().await;
+    tracing::info!(signal, "shutting down");
     sim.shutdown();
-    code
+    ExitCode::SUCCESS
 }
 
-/// Resolves with the signal's name on SIGTERM or SIGINT.
+/// SIGTERM and SIGINT, watched from the moment of `install`.
 #[cfg(unix)]
-async fn shutdown_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => Ok("SIGTERM"),
-        _ = int.recv() => Ok("SIGINT"),
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
     }
 }
 
-/// Resolves on Ctrl-C.
 #[cfg(not(unix))]
-async fn shutdown_signal() -> std::io::Result<&'static str> {
-    tokio::signal::ctrl_c().await.map(|()| "ctrl-c")
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Signals)
+    }
+
+    async fn wait(self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    }
 }
