@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -23,7 +24,7 @@ use crate::manifest::{hex, write_atomic, ManifestEntry, PARTIAL_SUFFIX, STATE_SU
 use crate::testing::Hooks;
 use crate::{CancelToken, Progress, Tuning, WarmupError};
 
-/// Writes are coalesced into buffers of this size (one per range in flight).
+/// Received buffers are written once this many bytes are gathered (per range in flight).
 pub(crate) const WRITE_BUF: usize = 128 << 10;
 /// An early writeback (`fdatasync`) of a `.partial` starts after this many bytes of finished
 /// chunks (see [`FileCtx::early_writeback`]).
@@ -300,11 +301,13 @@ pub(crate) fn blocking_write(
         .map_err(|e| Fail::Fatal(write_error(path, partial, e)))
 }
 
-/// Coalesces a stream of small buffers into positioned writes of [`WRITE_BUF`] bytes.
+/// Gathers received buffers (without copying them) into one positioned, vectored write
+/// (`pwritev`) per [`WRITE_BUF`] bytes.
 pub(crate) struct Writer<'a> {
     ctx: &'a JobCtx,
     f: &'a FileCtx,
-    buf: Vec<u8>,
+    bufs: Vec<Bytes>,
+    len: usize,
     start: u64,
 }
 
@@ -313,17 +316,18 @@ impl<'a> Writer<'a> {
         Writer {
             ctx,
             f,
-            buf: Vec::with_capacity(WRITE_BUF),
+            bufs: Vec::new(),
+            len: 0,
             start,
         }
     }
 
     /// The file offset of the next byte pushed.
     pub(crate) fn next_offset(&self) -> u64 {
-        self.start + self.buf.len() as u64
+        self.start + self.len as u64
     }
 
-    /// Moves to `offset`, writing out what is buffered first.
+    /// Moves to `offset`, writing out what is gathered first.
     pub(crate) async fn seek(&mut self, offset: u64) -> Result<(), Fail> {
         if offset != self.next_offset() {
             self.flush().await?;
@@ -332,41 +336,79 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    pub(crate) async fn push(&mut self, mut data: &[u8]) -> Result<(), Fail> {
-        while !data.is_empty() {
-            let take = (WRITE_BUF - self.buf.len()).min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.buf.len() >= WRITE_BUF {
-                self.flush().await?;
-            }
+    pub(crate) async fn push(&mut self, data: Bytes) -> Result<(), Fail> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.len += data.len();
+        self.bufs.push(data);
+        // Well under IOV_MAX (1024), even for a server that sends tiny frames.
+        if self.len >= WRITE_BUF || self.bufs.len() >= 256 {
+            self.flush().await?;
         }
         Ok(())
     }
 
     pub(crate) async fn flush(&mut self) -> Result<(), Fail> {
-        if self.buf.is_empty() {
+        if self.len == 0 {
             return Ok(());
         }
-        let buf = std::mem::take(&mut self.buf);
-        let n = buf.len() as u64;
+        let bufs = std::mem::take(&mut self.bufs);
+        let n = std::mem::take(&mut self.len) as u64;
         let offset = self.start;
         let file = self.f.file.clone();
         let hooks = self.ctx.hooks.clone();
         let path = self.f.entry.path.clone();
         let partial = self.f.partial.clone();
         let res = tokio::task::spawn_blocking(move || {
-            blocking_write(&hooks, &file, &path, &partial, &buf, offset).map(|()| buf)
+            blocking_write_vectored(&hooks, &file, &path, &partial, bufs, offset)
         })
         .await
         .map_err(|e| Fail::Fatal(join_error(e)))?;
-        let mut buf = res?;
-        buf.clear();
-        self.buf = buf;
+        res?;
         self.start += n;
         self.ctx.account(n);
         Ok(())
     }
+}
+
+/// [`blocking_write`] of several buffers with `pwritev`, continuing after short writes.
+fn blocking_write_vectored(
+    hooks: &Hooks,
+    file: &File,
+    path: &str,
+    partial: &Path,
+    mut bufs: Vec<Bytes>,
+    mut offset: u64,
+) -> Result<(), Fail> {
+    let fail = |e: io::Error| Fail::Fatal(write_error(path, partial, e));
+    if let Some(hook) = &hooks.before_write {
+        let len = bufs.iter().map(Bytes::len).sum();
+        hook(path, offset, len).map_err(fail)?;
+    }
+    let mut first = 0;
+    while first < bufs.len() {
+        let slices: Vec<io::IoSlice<'_>> =
+            bufs[first..].iter().map(|b| io::IoSlice::new(b)).collect();
+        let mut written = match rustix::io::pwritev(file, &slices, offset) {
+            Ok(0) => return Err(fail(io::Error::from(io::ErrorKind::WriteZero))),
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(fail(e.into())),
+        };
+        offset += written as u64;
+        while written > 0 {
+            let head = &mut bufs[first];
+            if written >= head.len() {
+                written -= head.len();
+                first += 1;
+            } else {
+                let _ = head.split_to(written);
+                written = 0;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How a chunk fetch ended.

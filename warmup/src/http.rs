@@ -217,7 +217,7 @@ impl HttpSource {
                             ));
                         }
                         ctx.throttle(data.len()).await;
-                        w.push(&data).await?;
+                        w.push(data).await?;
                     }
                     Ok(())
                 }
@@ -337,19 +337,18 @@ impl HttpSource {
                     ));
                 }
                 ctx.throttle(data.len()).await;
-                let mut rest: &[u8] = &data;
-                while !rest.is_empty() {
+                let mut consumed = 0usize;
+                while consumed < data.len() {
                     let chunk = offset / f.chunk_size;
                     let (_, chunk_end) = f.bounds(chunk);
-                    let take = rest
-                        .len()
+                    let take = (data.len() - consumed)
                         .min(usize::try_from(chunk_end - offset).unwrap_or(usize::MAX));
                     let piece_end = offset + take as u64;
                     if let Some(&next) = owned.get(&chunk) {
                         if piece_end > next {
                             let skip = usize::try_from(next.saturating_sub(offset)).unwrap_or(0);
                             w.seek(offset + skip as u64).await?;
-                            w.push(&rest[skip..take]).await?;
+                            w.push(data.slice(consumed + skip..consumed + take)).await?;
                             owned.insert(chunk, piece_end);
                         }
                         if piece_end == chunk_end {
@@ -359,7 +358,7 @@ impl HttpSource {
                         }
                     }
                     offset = piece_end;
-                    rest = &rest[take..];
+                    consumed += take;
                 }
             }
             Ok(())

@@ -66,27 +66,27 @@ impl fmt::Display for Source {
     }
 }
 
-/// How hard to fetch. Every field has a default (shown in brackets).
+/// How hard to fetch. Every field has a default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Tuning {
-    /// Files fetched at the same time [4].
+    /// Files fetched at the same time (default: 4).
     pub parallel_files: usize,
-    /// Range requests (or positioned reads) in flight per file [8]. Connections in flight
+    /// Range requests (or positioned reads) in flight per file (default: 8). Connections in flight
     /// are at most `parallel_files × parallel_ranges`.
     pub parallel_ranges: usize,
-    /// Bytes per range request and per resume unit [16 MiB]; 4 KiB to 1 GiB.
+    /// Bytes per range request and per resume unit (default: 16 MiB); 4 KiB to 1 GiB.
     pub chunk_size: u64,
-    /// Bytes per second for the whole job, shared by all ranges [none: unlimited].
+    /// Bytes per second for the whole job, shared by all ranges (default: none, unlimited).
     pub bandwidth_cap: Option<u64>,
     /// Retries of a transient error (connect error, 5xx, 408/429, reset, short read, stall)
-    /// per range, and re-fetches of a file whose sha256 does not match [5].
+    /// per range, and re-fetches of a file whose sha256 does not match (default: 5).
     pub retries: u32,
     /// First retry delay in milliseconds, doubled for each further retry (with ±50 % jitter,
-    /// at most 30 s) [200].
+    /// at most 30 s) (default: 200).
     pub retry_backoff_ms: u64,
     /// Read every file once after verification so that a model server that mmaps them starts
-    /// from the page cache [false].
+    /// from the page cache (default: false).
     pub preread: bool,
 }
 
