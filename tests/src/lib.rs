@@ -145,6 +145,30 @@ impl Sim {
     }
 }
 
+/// Starts `infergate-control run --config CONFIG` on the fake NVML library, with `env`, and
+/// returns it with the address of its health feed.
+pub async fn start_control(
+    config: &std::path::Path,
+    env: &[(&str, &std::path::Path)],
+) -> (Proc, SocketAddr) {
+    let lib = bin_dir().join("libinfergate_fake_nvml.so");
+    assert!(
+        lib.exists(),
+        "{} missing: run scripts/test (cargo build --workspace)",
+        lib.display()
+    );
+    let mut cmd = Command::new(bin("infergate-control"));
+    cmd.args(["run", "--config"])
+        .arg(config)
+        .arg("--nvml-library")
+        .arg(&lib);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (proc, addrs) = Proc::spawn(cmd, &[|l: &str| listening(l, "control")]).await;
+    (proc, addrs[0])
+}
+
 fn listening(line: &str, which: &str) -> Option<SocketAddr> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     if v["message"] == "listening" && v["listener"] == which {

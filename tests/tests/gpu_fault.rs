@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use http::StatusCode;
 use infergate_e2e::*;
-use tokio::process::Command;
 use tokio::time::Instant;
 
 const STREAM: &str =
@@ -21,7 +20,7 @@ struct Control {
     spawned: Instant,
 }
 
-async fn start_control(scenario: &str, extra_config: &str) -> Control {
+async fn control_on(scenario: &str, extra_config: &str) -> Control {
     let dir = temp_path("control");
     std::fs::create_dir_all(&dir).unwrap();
     let scenario_path = dir.join("scenario.yaml");
@@ -32,31 +31,15 @@ async fn start_control(scenario: &str, extra_config: &str) -> Control {
         format!("node: node-a\nlisten: 127.0.0.1:0\ngpu: {{ interval: 500ms, call_timeout: 1s }}\nremediation: {{ mode: local }}\n{extra_config}"),
     )
     .unwrap();
-    let lib = bin_dir().join("libinfergate_fake_nvml.so");
-    assert!(
-        lib.exists(),
-        "{} missing: run scripts/test (cargo build --workspace)",
-        lib.display()
-    );
-    let mut cmd = Command::new(bin("infergate-control"));
-    cmd.args(["run", "--config"])
-        .arg(&config)
-        .arg("--nvml-library")
-        .arg(&lib)
-        .env("INFERGATE_FAKE_NVML_SCENARIO", &scenario_path);
     let spawned = Instant::now();
-    let (proc, addrs) = Proc::spawn(
-        cmd,
-        &[|l: &str| {
-            let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            (v["message"] == "listening" && v["listener"] == "control")
-                .then(|| v["addr"].as_str()?.parse().ok())?
-        }],
+    let (proc, addr) = start_control(
+        &config,
+        &[("INFERGATE_FAKE_NVML_SCENARIO", scenario_path.as_path())],
     )
     .await;
     Control {
         _proc: proc,
-        addr: addrs[0],
+        addr,
         spawned,
     }
 }
@@ -141,7 +124,7 @@ async fn gpu_fault_ejects_its_endpoint_within_a_second() {
     ])
     .await;
     let scenario = "devices: [{}, {}]\ntimeline:\n  - { at: 3s, gpu: 1, xid: 79 }\n";
-    let control = start_control(scenario, "").await;
+    let control = control_on(scenario, "").await;
     let gw = Gateway::start(&gateway_config(control.addr, &gpu0, &gpu1, "10s")).await;
 
     // Steady load from 8 clients.
@@ -255,7 +238,7 @@ async fn recovered_gpu_returns_after_hold_down_and_a_dead_feed_fails_open() {
     .await;
     // GPU 1 overheats at 2 s and cools down at 3 s.
     let scenario = "devices: [{}, {}]\ntimeline:\n  - { at: 2s, gpu: 1, set: { temperature: 99 } }\n  - { at: 3s, gpu: 1, set: { temperature: 45 } }\n";
-    let control = start_control(scenario, "").await;
+    let control = control_on(scenario, "").await;
     let gw = Gateway::start(&gateway_config(control.addr, &gpu0, &gpu1, "1s")).await;
     let deadline = control.spawned + Duration::from_secs(8);
     while endpoint_state(&gw, &gpu1.url()).await.0 != "ejected" {
@@ -284,7 +267,7 @@ async fn recovered_gpu_returns_after_hold_down_and_a_dead_feed_fails_open() {
 
     // The control process dies with GPU 1 unhealthy: after stale_after the gateway fails open.
     let scenario = "devices: [{}, {}]\ntimeline:\n  - { at: 1s, gpu: 1, xid: 48 }\n";
-    let control = start_control(scenario, "").await;
+    let control = control_on(scenario, "").await;
     let gw = Gateway::start(&gateway_config(control.addr, &gpu0, &gpu1, "1s")).await;
     let deadline = Instant::now() + Duration::from_secs(6);
     while endpoint_state(&gw, &gpu1.url()).await.0 != "ejected" {

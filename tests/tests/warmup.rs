@@ -2,7 +2,6 @@
 //! on its model being warm.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
@@ -118,22 +117,7 @@ warmup:\n  - {{ model: demo, version: v2, source: \"{}\", dest: \"{}\", tuning: 
         ),
     )
     .unwrap();
-    let lib = bin_dir().join("libinfergate_fake_nvml.so");
-    let mut cmd = control_cmd();
-    cmd.args(["run", "--config"])
-        .arg(&config)
-        .arg("--nvml-library")
-        .arg(&lib);
-    let (_control, addrs) = Proc::spawn(
-        cmd,
-        &[|l: &str| {
-            let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            (v["message"] == "listening" && v["listener"] == "control")
-                .then(|| v["addr"].as_str()?.parse().ok())?
-        }],
-    )
-    .await;
-    let control: SocketAddr = addrs[0];
+    let (_control, control) = start_control(&config, &[]).await;
 
     let old = Sim::start(&["--ttft-ms", "1", "--itl-ms", "1", "--served-version", "v1"]).await;
     let new = Sim::start(&["--ttft-ms", "1", "--itl-ms", "1", "--served-version", "v2"]).await;
