@@ -172,12 +172,19 @@ async fn hang_before_first_token_times_out_or_is_retried() {
     assert_released(&gw).await;
 }
 
-#[tokio::test]
-async fn stall_mid_stream_ends_with_an_error_event() {
+/// A fault after 3 token events: the client has a 200, gets the 3 tokens, then one SSE error
+/// event with `code`; the request is counted with `outcome` and the endpoint's failure with
+/// `reason`; in-flight counts return to zero.
+async fn mid_stream_fault(
+    fault: &str,
+    backend_extra: &str,
+    code: &str,
+    outcome: &str,
+    reason: &str,
+) -> (Sim, Gateway) {
     let sim = Sim::start(&["--ttft-ms", "1", "--itl-ms", "5"]).await;
-    let extra = "    timeouts: { idle: 300ms }\n";
-    let gw = Gateway::start(&Gateway::config(&[sim.url()], extra)).await;
-    let r = post_fault(gw.data, "stall-after=3").await;
+    let gw = Gateway::start(&Gateway::config(&[sim.url()], backend_extra)).await;
+    let r = post_fault(gw.data, fault).await;
     assert_eq!(r.status, StatusCode::OK);
     let events = r.events();
     let tokens = events
@@ -186,21 +193,17 @@ async fn stall_mid_stream_ends_with_an_error_event() {
         .count();
     assert_eq!(tokens, 3, "{events:?}");
     let last: serde_json::Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
-    assert_eq!(last["error"]["code"], "upstream_stalled");
+    assert_eq!(last["error"]["code"], code);
     let m = gw.metrics().await;
     assert_eq!(
-        metric_sum(
-            &m,
-            "infergate_requests_total",
-            &[("outcome", "timeout_idle")]
-        ),
+        metric_sum(&m, "infergate_requests_total", &[("outcome", outcome)]),
         1.0
     );
     assert_eq!(
         metric_sum(
             &m,
             "infergate_upstream_failures_total",
-            &[("reason", "stall")]
+            &[("reason", reason)]
         ),
         1.0
     );
@@ -209,41 +212,33 @@ async fn stall_mid_stream_ends_with_an_error_event() {
         1.0
     );
     assert_released(&gw).await;
+    (sim, gw)
+}
+
+#[tokio::test]
+async fn stall_mid_stream_ends_with_an_error_event() {
+    let extra = "    timeouts: { idle: 300ms }\n";
+    let (sim, _gw) = mid_stream_fault(
+        "stall-after=3",
+        extra,
+        "upstream_stalled",
+        "timeout_idle",
+        "stall",
+    )
+    .await;
     wait_sim_idle(&sim).await;
 }
 
 #[tokio::test]
 async fn dropped_connection_mid_stream_ends_with_an_error_event() {
-    let sim = Sim::start(&["--ttft-ms", "1", "--itl-ms", "5"]).await;
-    let gw = Gateway::start(&Gateway::config(&[sim.url()], "")).await;
-    let r = post_fault(gw.data, "drop-after=3").await;
-    assert_eq!(r.status, StatusCode::OK);
-    let events = r.events();
-    let tokens = events
-        .iter()
-        .filter(|(_, e)| e.contains("\"content\":\" "))
-        .count();
-    assert_eq!(tokens, 3, "{events:?}");
-    let last: serde_json::Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
-    assert_eq!(last["error"]["code"], "upstream_error");
-    let m = gw.metrics().await;
-    assert_eq!(
-        metric_sum(
-            &m,
-            "infergate_requests_total",
-            &[("outcome", "upstream_error")]
-        ),
-        1.0
-    );
-    assert_eq!(
-        metric_sum(
-            &m,
-            "infergate_upstream_failures_total",
-            &[("reason", "reset")]
-        ),
-        1.0
-    );
-    assert_released(&gw).await;
+    mid_stream_fault(
+        "drop-after=3",
+        "",
+        "upstream_error",
+        "upstream_error",
+        "reset",
+    )
+    .await;
 }
 
 #[tokio::test]
