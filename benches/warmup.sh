@@ -205,7 +205,7 @@ for round in $(seq 1 "$ROUNDS"); do
   check_dest
 
   # 4. infergate warmup over HTTP (verifies sha256, fsyncs, renames).
-  run_warmup "infergate warmup, HTTP (defaults: 4 files × 8 ranges)" "$URL"
+  run_warmup "infergate warmup, HTTP (defaults: 4 files, 16 connections)" "$URL"
   if [ "$round" = 1 ]; then
     echo "  page cache residency of the result (fincore):" >&2
     (cd "$WORK/dest" && fincore -b ./*.safetensors >&2) || true

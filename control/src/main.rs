@@ -40,7 +40,7 @@ enum Command {
     /// Warm a model cache once: fetch (HTTP ranges) or copy (local/NFS) the files of a source's
     /// manifest.json into DEST, verified and atomically renamed; resumes an interrupted run.
     Warmup {
-        /// `http(s)://` base URL or a directory, with `manifest.json` at its root.
+        /// `http://` base URL or a directory, with `manifest.json` at its root.
         #[arg(long)]
         source: String,
         /// The cache directory.
@@ -53,9 +53,12 @@ enum Command {
         /// Files fetched at once.
         #[arg(long)]
         parallel_files: Option<usize>,
-        /// Ranges fetched at once per file.
+        /// Ranges fetched at once per file, at most.
         #[arg(long)]
         parallel_ranges: Option<usize>,
+        /// Connections for the whole job, shared by the files in flight.
+        #[arg(long)]
+        max_connections: Option<usize>,
         /// Bytes per range.
         #[arg(long)]
         chunk_size: Option<u64>,
@@ -119,6 +122,7 @@ fn main() -> ExitCode {
             version,
             parallel_files,
             parallel_ranges,
+            max_connections,
             chunk_size,
             bandwidth_cap,
             retries,
@@ -130,6 +134,9 @@ fn main() -> ExitCode {
             }
             if let Some(v) = parallel_ranges {
                 tuning.parallel_ranges = v;
+            }
+            if let Some(v) = max_connections {
+                tuning.max_connections = v;
             }
             if let Some(v) = chunk_size {
                 tuning.chunk_size = v;
@@ -308,7 +315,20 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async move {
+    // Warmup jobs get threads of their own (see `Warmups::new`).
+    let warmup_rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("warmup")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the warmup runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let warmup_handle = warmup_rt.handle().clone();
+    let code = rt.block_on(async move {
         // Signal handlers go in before the address is announced.
         let signals = match Signals::install() {
             Ok(s) => s,
@@ -369,13 +389,14 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
                 return ExitCode::FAILURE;
             }
         };
-        let warmups = match infergate_control::warmup::Warmups::new(feed.clone(), &registry) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot register metrics");
-                return ExitCode::FAILURE;
-            }
-        };
+        let warmups =
+            match infergate_control::warmup::Warmups::new(feed.clone(), &registry, warmup_handle) {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot register metrics");
+                    return ExitCode::FAILURE;
+                }
+            };
         for job in &cfg.warmup {
             let name = format!("{} {}", job.model, job.version);
             if let Err(e) = job.to_job().and_then(|j| warmups.start(j)) {
@@ -398,7 +419,10 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
         control.abort();
         tracing::info!("shutting down");
         ExitCode::SUCCESS
-    })
+    });
+    // Cancelled jobs stop at their next step; finished chunks are already recorded.
+    warmup_rt.shutdown_timeout(Duration::from_secs(5));
+    code
 }
 
 /// SIGTERM and SIGINT, watched from the moment of `install`.

@@ -35,6 +35,8 @@ pub struct Warmups {
 }
 
 struct Inner {
+    /// Where jobs run (see [`Warmups::new`]).
+    runtime: tokio::runtime::Handle,
     jobs: Mutex<Vec<Entry>>,
     next: Mutex<u64>,
     feed: Feed,
@@ -58,7 +60,14 @@ pub fn state_name(s: &WarmupState) -> &'static str {
 const STATES: [&str; 5] = ["pending", "fetching", "verifying", "warm", "failed"];
 
 impl Warmups {
-    pub fn new(feed: Feed, registry: &Registry) -> prometheus::Result<Self> {
+    /// Jobs run on `runtime`: a warmup writes into the page cache from its runtime's worker
+    /// threads and hashes with them, so the control process gives it a runtime of its own,
+    /// away from the health feed and the API.
+    pub fn new(
+        feed: Feed,
+        registry: &Registry,
+        runtime: tokio::runtime::Handle,
+    ) -> prometheus::Result<Self> {
         let labels = &["model", "version"];
         let gauge = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntGaugeVec> {
             let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
@@ -67,6 +76,7 @@ impl Warmups {
         };
         Ok(Warmups {
             inner: Arc::new(Inner {
+                runtime,
                 jobs: Mutex::new(Vec::new()),
                 next: Mutex::new(1),
                 feed,
@@ -94,7 +104,8 @@ impl Warmups {
         })
     }
 
-    /// Starts a job on the current runtime; returns its id.
+    /// Starts a job; returns its id. Must be called within a Tokio runtime (which watches the
+    /// job and publishes its progress).
     pub fn start(&self, job: WarmupJob) -> Result<u64, String> {
         job.tuning.validate().map_err(|e| e.to_string())?;
         if job.model.is_empty() {
@@ -136,7 +147,10 @@ impl Warmups {
         let this = self.clone();
         let p = progress.clone();
         tokio::spawn(async move {
-            let run = tokio::spawn(infergate_warmup::run(job, p, cancel));
+            let run = this
+                .inner
+                .runtime
+                .spawn(infergate_warmup::run(job, p, cancel));
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             tokio::pin!(run);
             loop {

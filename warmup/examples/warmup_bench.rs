@@ -4,7 +4,7 @@
 //! ```text
 //! warmup_bench manifest DIR
 //! warmup_bench fetch --source URL|DIR --dest DIR [--parallel-files N] [--parallel-ranges N]
-//!                    [--chunk-size BYTES] [--bandwidth-cap BYTES_PER_SEC] [--preread] [--progress]
+//!                    [--max-connections N] [--chunk-size BYTES] [--bandwidth-cap BYTES_PER_SEC] [--preread] [--progress]
 //! ```
 
 use std::process::ExitCode;
@@ -20,7 +20,7 @@ fn vm_hwm_kib() -> Option<u64> {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: warmup_bench manifest DIR | warmup_bench fetch --source URL|DIR --dest DIR [--parallel-files N] [--parallel-ranges N] [--chunk-size BYTES] [--bandwidth-cap BPS] [--preread] [--progress]");
+    eprintln!("usage: warmup_bench manifest DIR | warmup_bench fetch --source URL|DIR --dest DIR [--parallel-files N] [--parallel-ranges N] [--max-connections N] [--chunk-size BYTES] [--bandwidth-cap BPS] [--preread] [--progress]");
     ExitCode::from(2)
 }
 
@@ -63,6 +63,7 @@ fn fetch(args: &[String]) -> ExitCode {
             }
             "--parallel-files" => value().parse().map(|v| tuning.parallel_files = v).is_ok(),
             "--parallel-ranges" => value().parse().map(|v| tuning.parallel_ranges = v).is_ok(),
+            "--max-connections" => value().parse().map(|v| tuning.max_connections = v).is_ok(),
             "--chunk-size" => value().parse().map(|v| tuning.chunk_size = v).is_ok(),
             "--bandwidth-cap" => value()
                 .parse()

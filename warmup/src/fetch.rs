@@ -1,12 +1,24 @@
 //! Fetching one file: chunks in parallel into `<path>.partial`, a resume sidecar, SHA-256 of
-//! the bytes on disk, `fsync` and an atomic rename.
+//! the bytes written, `fsync` and an atomic rename.
+//!
+//! Received buffers are written with `pwritev` on the task that received them (not on a
+//! blocking thread): a write into the page cache takes tens of microseconds, less than
+//! handing it to another thread and back, and when the disk falls behind the kernel's dirty
+//! page throttling is the backpressure the transfer needs. Callers that also serve
+//! latency-sensitive requests run warmups on a runtime of their own (the control process
+//! does).
+//!
+//! SHA-256 runs in file order. Bytes written exactly at the hash position are hashed right
+//! there from the received buffers; everything else (the chunks ahead of the frontier, and
+//! chunks an earlier run left) is read back from the page cache once every chunk before it
+//! is finished.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +41,7 @@ pub(crate) const WRITE_BUF: usize = 128 << 10;
 /// An early writeback (`fdatasync`) of a `.partial` starts after this many bytes of finished
 /// chunks (see [`FileCtx::early_writeback`]).
 const SYNC_EVERY: u64 = 64 << 20;
-/// Read-back buffer of the hasher (one per file in flight).
+/// Read-back buffer of the hasher (one per file in flight, while it reads back).
 const HASH_BUF: usize = 1 << 20;
 /// The hasher reads at most this many finished chunks per blocking call.
 const HASH_BATCH: u64 = 4;
@@ -86,6 +98,8 @@ pub(crate) struct JobCtx {
     pub limiter: Option<TokenBucket>,
     pub hooks: Hooks,
     pub stats: Stats,
+    /// Files of the job not fetched yet (those in flight included).
+    files_left: AtomicUsize,
     first_error: Mutex<Option<WarmupError>>,
 }
 
@@ -107,14 +121,38 @@ impl JobCtx {
             limiter,
             hooks,
             stats: Stats::default(),
+            files_left: AtomicUsize::new(0),
             first_error: Mutex::new(None),
         }
+    }
+
+    /// Sets the number of files to fetch.
+    pub(crate) fn set_files_left(&self, n: usize) {
+        self.files_left.store(n, Ordering::Relaxed);
+    }
+
+    /// One file fetched.
+    pub(crate) fn file_fetched(&self) {
+        let _ = self
+            .files_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Range workers for a file starting now: [`Tuning::max_connections`] shared by the files
+    /// in flight, at most [`Tuning::parallel_ranges`], at least one.
+    fn ranges_per_file(&self) -> usize {
+        let in_flight = self
+            .tuning
+            .files_in_flight()
+            .min(self.files_left.load(Ordering::Relaxed))
+            .max(1);
+        (self.tuning.max_connections / in_flight).clamp(1, self.tuning.parallel_ranges.max(1))
     }
 
     /// Records the job's error (the first one wins) and stops every transfer.
     pub(crate) fn fail(&self, err: WarmupError) {
         tracing::debug!(error = %err, "warmup: stopping the job");
-        let mut slot = self.first_error.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = lock(&self.first_error);
         if slot.is_none() {
             *slot = Some(err);
         }
@@ -123,10 +161,7 @@ impl JobCtx {
     }
 
     pub(crate) fn take_error(&self) -> Option<WarmupError> {
-        self.first_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+        lock(&self.first_error).take()
     }
 
     /// Sleeps before retry `attempt` (1-based): `retry_backoff_ms × 2^(attempt-1)`, ±50 %
@@ -198,6 +233,39 @@ pub(crate) struct FileCtx {
     unsynced: AtomicU64,
     /// An early writeback (`fdatasync`) is running.
     syncing: Arc<AtomicBool>,
+    /// SHA-256 of the file's first bytes.
+    hash: Arc<Mutex<HashState>>,
+}
+
+/// SHA-256 of bytes `[0, pos)` of a file.
+pub(crate) struct HashState {
+    hasher: Sha256,
+    pos: u64,
+}
+
+impl HashState {
+    fn new() -> Self {
+        HashState {
+            hasher: Sha256::new(),
+            pos: 0,
+        }
+    }
+}
+
+/// Hashes `bufs`, just written at `offset`, if they continue the hash exactly. Skips them
+/// (they are read back later) when they do not, or when the read-back holds the state.
+pub(crate) fn hash_in_order<B: AsRef<[u8]>>(hash: &Mutex<HashState>, offset: u64, bufs: &[B]) {
+    let Ok(mut h) = hash.try_lock() else {
+        return;
+    };
+    if h.pos != offset {
+        return;
+    }
+    for b in bufs {
+        let b = b.as_ref();
+        h.hasher.update(b);
+        h.pos += b.len() as u64;
+    }
 }
 
 impl FileCtx {
@@ -208,24 +276,17 @@ impl FileCtx {
     }
 
     fn pop(&self) -> Option<u64> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
+        lock(&self.queue).pop_front()
     }
 
     /// Takes every chunk nobody has started (a worker that fell back to streaming the whole
     /// file owns them from then on).
     pub(crate) fn drain(&self) -> Vec<u64> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-            .collect()
+        lock(&self.queue).drain(..).collect()
     }
 
     fn queued(&self) -> usize {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).len()
+        lock(&self.queue).len()
     }
 
     /// Marks chunk `c` finished: records it in the sidecar (atomically), then hands it to the
@@ -267,6 +328,26 @@ impl FileCtx {
 
     pub(crate) fn write_error(&self, e: io::Error) -> Fail {
         Fail::Fatal(write_error(&self.entry.path, &self.partial, e))
+    }
+
+    /// The file's hash state, for [`hash_in_order`] on a blocking thread.
+    pub(crate) fn hash_state(&self) -> Arc<Mutex<HashState>> {
+        self.hash.clone()
+    }
+
+    /// Writes `bufs` at `offset` (on this thread: see the module's documentation), then
+    /// hashes them if they continue the hash.
+    fn write_and_hash(&self, hooks: &Hooks, bufs: &[Bytes], offset: u64) -> Result<(), Fail> {
+        write_vectored(
+            hooks,
+            &self.file,
+            &self.entry.path,
+            &self.partial,
+            bufs,
+            offset,
+        )?;
+        hash_in_order(&self.hash, offset, bufs);
+        Ok(())
     }
 }
 
@@ -353,18 +434,11 @@ impl<'a> Writer<'a> {
         if self.len == 0 {
             return Ok(());
         }
-        let bufs = std::mem::take(&mut self.bufs);
         let n = std::mem::take(&mut self.len) as u64;
-        let offset = self.start;
-        let file = self.f.file.clone();
-        let hooks = self.ctx.hooks.clone();
-        let path = self.f.entry.path.clone();
-        let partial = self.f.partial.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            blocking_write_vectored(&hooks, &file, &path, &partial, bufs, offset)
-        })
-        .await
-        .map_err(|e| Fail::Fatal(join_error(e)))?;
+        let res = self
+            .f
+            .write_and_hash(&self.ctx.hooks, &self.bufs, self.start);
+        self.bufs.clear();
         res?;
         self.start += n;
         self.ctx.account(n);
@@ -373,12 +447,12 @@ impl<'a> Writer<'a> {
 }
 
 /// [`blocking_write`] of several buffers with `pwritev`, continuing after short writes.
-fn blocking_write_vectored(
+fn write_vectored(
     hooks: &Hooks,
     file: &File,
     path: &str,
     partial: &Path,
-    mut bufs: Vec<Bytes>,
+    bufs: &[Bytes],
     mut offset: u64,
 ) -> Result<(), Fail> {
     let fail = |e: io::Error| Fail::Fatal(write_error(path, partial, e));
@@ -386,27 +460,17 @@ fn blocking_write_vectored(
         let len = bufs.iter().map(Bytes::len).sum();
         hook(path, offset, len).map_err(fail)?;
     }
-    let mut first = 0;
-    while first < bufs.len() {
-        let slices: Vec<io::IoSlice<'_>> =
-            bufs[first..].iter().map(|b| io::IoSlice::new(b)).collect();
-        let mut written = match rustix::io::pwritev(file, &slices, offset) {
+    let mut slices: Vec<io::IoSlice<'_>> = bufs.iter().map(|b| io::IoSlice::new(b)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let written = match rustix::io::pwritev(file, rest, offset) {
             Ok(0) => return Err(fail(io::Error::from(io::ErrorKind::WriteZero))),
             Ok(n) => n,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(fail(e.into())),
         };
         offset += written as u64;
-        while written > 0 {
-            let head = &mut bufs[first];
-            if written >= head.len() {
-                written -= head.len();
-                first += 1;
-            } else {
-                let _ = head.split_to(written);
-                written = 0;
-            }
-        }
+        io::IoSlice::advance_slices(&mut rest, written);
     }
     Ok(())
 }
@@ -460,6 +524,7 @@ pub(crate) async fn fetch_file(ctx: &Arc<JobCtx>, entry: &ManifestEntry) -> Resu
         }
 
         let file = Arc::new(file);
+        let hash = Arc::new(Mutex::new(HashState::new()));
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let pending: VecDeque<u64> = (0..nchunks)
             .filter(|&c| !finished.get(c as usize).copied().unwrap_or(false))
@@ -475,9 +540,11 @@ pub(crate) async fn fetch_file(ctx: &Arc<JobCtx>, entry: &ManifestEntry) -> Resu
             done_tx,
             unsynced: AtomicU64::new(0),
             syncing: Arc::new(AtomicBool::new(false)),
+            hash: hash.clone(),
         });
         let hasher = tokio::spawn(hash_chunks(
             file.clone(),
+            hash,
             entry.size,
             chunk_size,
             finished,
@@ -579,7 +646,7 @@ async fn run_workers(ctx: &Arc<JobCtx>, f: &Arc<FileCtx>) {
                 let _ = rx.await;
             }
         }
-        let want = ctx.tuning.parallel_ranges.min(f.queued() + spawned);
+        let want = ctx.ranges_per_file().min(f.queued() + spawned);
         for _ in spawned..want {
             workers.spawn(range_worker(ctx.clone(), f.clone(), None));
         }
@@ -664,10 +731,12 @@ async fn fetch_chunk(
     }
 }
 
-/// SHA-256 of the file's bytes as written, chunk by chunk in order as chunks finish, so that
-/// hashing overlaps the transfer. `None` if the job stopped first.
+/// SHA-256 of the file in order, finished as its chunks finish: reads back, at most
+/// [`HASH_BATCH`] chunks per blocking call, whatever the writers did not hash in order, up to
+/// the end of the finished chunks. `None` if the job stopped first.
 async fn hash_chunks(
     file: Arc<File>,
+    hash: Arc<Mutex<HashState>>,
     size: u64,
     chunk_size: u64,
     mut finished: Vec<bool>,
@@ -675,58 +744,64 @@ async fn hash_chunks(
     abort: CancelToken,
 ) -> Result<Option<String>, WarmupError> {
     let nchunks = finished.len() as u64;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![
-        0u8;
-        HASH_BUF
-            .min(usize::try_from(size).unwrap_or(HASH_BUF))
-            .max(1)
-    ];
+    let mut buf = Vec::new();
+    // Chunks before `next` are finished.
     let mut next = 0u64;
-    while next < nchunks {
-        while !finished.get(next as usize).copied().unwrap_or(true) {
+    loop {
+        while finished.get(next as usize).copied().unwrap_or(false) {
+            next += 1;
+        }
+        let prefix_end = next.saturating_mul(chunk_size).min(size);
+        let pos = lock(&hash).pos;
+        if pos >= prefix_end {
+            if next >= nchunks {
+                break;
+            }
             tokio::select! {
                 c = rx.recv() => match c {
-                    Some(c) => {
-                        if let Some(slot) = finished.get_mut(c as usize) { *slot = true; }
-                    }
+                    Some(c) => mark(&mut finished, c),
                     None => return Ok(None),
                 },
                 _ = abort.cancelled() => return Ok(None),
             }
-        }
-        while let Ok(c) = rx.try_recv() {
-            if let Some(slot) = finished.get_mut(c as usize) {
-                *slot = true;
+            while let Ok(c) = rx.try_recv() {
+                mark(&mut finished, c);
             }
+            continue;
         }
-        let mut end = next;
-        while end < nchunks && end - next < HASH_BATCH && finished[end as usize] {
-            end += 1;
-        }
-        let from = next * chunk_size;
-        let to = (end * chunk_size).min(size);
-        let file2 = file.clone();
-        let (h, b) = tokio::task::spawn_blocking(move || -> io::Result<_> {
-            let mut off = from;
-            while off < to {
+        let to = prefix_end.min(pos.saturating_add(HASH_BATCH * chunk_size));
+        let (file2, hash2) = (file.clone(), hash.clone());
+        buf = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
+            if buf.is_empty() {
+                buf = vec![0u8; HASH_BUF];
+            }
+            let mut h = lock(&hash2);
+            while h.pos < to {
                 let n = buf
                     .len()
-                    .min(usize::try_from(to - off).unwrap_or(usize::MAX));
-                file2.read_exact_at(&mut buf[..n], off)?;
-                hasher.update(&buf[..n]);
-                off += n as u64;
+                    .min(usize::try_from(to - h.pos).unwrap_or(usize::MAX));
+                file2.read_exact_at(&mut buf[..n], h.pos)?;
+                h.hasher.update(&buf[..n]);
+                h.pos += n as u64;
             }
-            Ok((hasher, buf))
+            Ok(buf)
         })
         .await
         .map_err(join_error)?
         .map_err(|e| WarmupError::io("reading back a fetched chunk to hash it", e))?;
-        hasher = h;
-        buf = b;
-        next = end;
     }
-    Ok(Some(hex(&hasher.finalize())))
+    let h = lock(&hash);
+    Ok(Some(hex(&h.hasher.clone().finalize())))
+}
+
+fn mark(finished: &mut [bool], c: u64) {
+    if let Some(slot) = finished.get_mut(c as usize) {
+        *slot = true;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Opens (or creates and preallocates) `<path>.partial`; returns it with the chunks an earlier
@@ -837,5 +912,134 @@ pub(crate) fn remove_if_exists(path: &Path) {
         if e.kind() != io::ErrorKind::NotFound {
             tracing::warn!(path = %path.display(), error = %e, "warmup: could not remove");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn ctx(tuning: Tuning) -> JobCtx {
+        JobCtx::new(
+            PathBuf::new(),
+            tuning,
+            SourceImpl::Local(LocalSource::new(Path::new("."))),
+            Arc::new(Progress::new()),
+            Hooks::default(),
+        )
+    }
+
+    #[test]
+    fn connections_are_shared_by_the_files_in_flight() {
+        let c = ctx(Tuning::default());
+        for (left, ranges) in [(10, 4), (4, 4), (3, 5), (2, 8), (1, 8)] {
+            c.set_files_left(left);
+            assert_eq!(c.ranges_per_file(), ranges, "{left} files left");
+        }
+        let tuned = |parallel_files, parallel_ranges, max_connections| Tuning {
+            parallel_files,
+            parallel_ranges,
+            max_connections,
+            ..Tuning::default()
+        };
+        // Fewer connections than files: fewer files at once, one range each.
+        let t = tuned(4, 8, 2);
+        assert_eq!(t.files_in_flight(), 2);
+        let c = ctx(t);
+        c.set_files_left(10);
+        assert_eq!(c.ranges_per_file(), 1);
+        c.set_files_left(1);
+        assert_eq!(c.ranges_per_file(), 2);
+        // parallel_ranges is the per-file cap.
+        let c = ctx(tuned(2, 3, 100));
+        c.set_files_left(5);
+        assert_eq!(c.ranges_per_file(), 3);
+        c.file_fetched();
+        c.file_fetched();
+        c.file_fetched();
+        c.file_fetched();
+        c.file_fetched();
+        c.file_fetched();
+        assert_eq!(c.files_left.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashes_in_order_as_written_and_reads_back_the_rest() {
+        let dir =
+            std::env::temp_dir().join(format!("infergate-warmup-hash-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.partial");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i ^ (i >> 7)) as u8).collect();
+        let (size, chunk) = (data.len() as u64, 64 << 10);
+        let file = Arc::new(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .unwrap(),
+        );
+        file.set_len(size).unwrap();
+        let hash = Arc::new(Mutex::new(HashState::new()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(hash_chunks(
+            file.clone(),
+            hash.clone(),
+            size,
+            chunk,
+            vec![false; 5],
+            rx,
+            CancelToken::new(),
+        ));
+        let write = |from: u64, to: u64| {
+            let bytes = Bytes::copy_from_slice(&data[from as usize..to as usize]);
+            write_vectored(
+                &Hooks::default(),
+                &file,
+                "f",
+                &path,
+                std::slice::from_ref(&bytes),
+                from,
+            )
+            .unwrap();
+            hash_in_order(&hash, from, &[bytes]);
+            lock(&hash).pos
+        };
+        // Ahead of the hash: written, not hashed.
+        assert_eq!(write(2 * chunk, 3 * chunk), 0);
+        assert_eq!(write(4 * chunk, size), 0);
+        // At the hash position: hashed as written, in pieces.
+        assert_eq!(write(0, 1000), 1000);
+        assert_eq!(write(1000, chunk), chunk);
+        assert_eq!(write(chunk, chunk + 5), chunk + 5);
+        // Finish chunks out of order; the hasher reads back what was not hashed.
+        let rest = write(chunk + 5, 2 * chunk);
+        assert!(rest == 2 * chunk, "{rest}");
+        for c in [4, 2, 0, 1] {
+            tx.send(c).unwrap();
+        }
+        assert_eq!(write(3 * chunk, 4 * chunk) % chunk, 0);
+        tx.send(3).unwrap();
+        let digest = task.await.unwrap().unwrap().unwrap();
+        assert_eq!(digest, hex(&Sha256::digest(&data)));
+        assert_eq!(lock(&hash).pos, size);
+
+        // A job that stops before every chunk is finished has no digest.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(hash_chunks(
+            file,
+            Arc::new(Mutex::new(HashState::new())),
+            size,
+            chunk,
+            vec![false; 5],
+            rx,
+            CancelToken::new(),
+        ));
+        tx.send(0).unwrap();
+        drop(tx);
+        assert_eq!(task.await.unwrap().unwrap(), None);
+        let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -72,9 +72,15 @@ impl fmt::Display for Source {
 pub struct Tuning {
     /// Files fetched at the same time (default: 4).
     pub parallel_files: usize,
-    /// Range requests (or positioned reads) in flight per file (default: 8). Connections in flight
-    /// are at most `parallel_files × parallel_ranges`.
+    /// Range requests (or positioned reads) in flight per file, at most (default: 8).
     pub parallel_ranges: usize,
+    /// Connections (or positioned reads) in flight for the whole job (default: 16). A file
+    /// gets `max_connections` divided by the files in flight when it starts (at most
+    /// `parallel_files`, fewer near the end of the job), at most `parallel_ranges` and at
+    /// least one: with the defaults, 4 ranges each while 4 files are fetched, 8 for the last
+    /// file. Fewer than `parallel_files` files are fetched at once if `max_connections` is
+    /// smaller.
+    pub max_connections: usize,
     /// Bytes per range request and per resume unit (default: 16 MiB); 4 KiB to 1 GiB.
     pub chunk_size: u64,
     /// Bytes per second for the whole job, shared by all ranges (default: none, unlimited).
@@ -95,6 +101,7 @@ impl Default for Tuning {
         Tuning {
             parallel_files: 4,
             parallel_ranges: 8,
+            max_connections: 16,
             chunk_size: 16 << 20,
             bandwidth_cap: None,
             retries: 5,
@@ -105,6 +112,12 @@ impl Default for Tuning {
 }
 
 impl Tuning {
+    /// Files fetched at the same time: `parallel_files`, but no more than `max_connections`
+    /// (each file needs one).
+    pub fn files_in_flight(&self) -> usize {
+        self.parallel_files.min(self.max_connections).max(1)
+    }
+
     /// Checks the ranges of the knobs.
     pub fn validate(&self) -> Result<(), WarmupError> {
         let bad = |msg: String| Err(WarmupError::InvalidJob(msg));
@@ -118,6 +131,12 @@ impl Tuning {
             return bad(format!(
                 "parallel_ranges must be 1 to 256, got {}",
                 self.parallel_ranges
+            ));
+        }
+        if !(1..=1024).contains(&self.max_connections) {
+            return bad(format!(
+                "max_connections must be 1 to 1024, got {}",
+                self.max_connections
             ));
         }
         if !(4096..=(1 << 30)).contains(&self.chunk_size) {

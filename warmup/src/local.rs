@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::fetch::{blocking_write, join_error, Fail, FileCtx, JobCtx};
+use crate::fetch::{blocking_write, hash_in_order, join_error, Fail, FileCtx, JobCtx};
 use crate::manifest::MANIFEST_FILE;
 use crate::WarmupError;
 
@@ -70,7 +70,7 @@ impl LocalSource {
                 .min(usize::try_from(end - *pos).unwrap_or(usize::MAX));
             ctx.throttle(n).await;
             let offset = *pos;
-            let (src, dst) = (src.clone(), f.file.clone());
+            let (src, dst, hash) = (src.clone(), f.file.clone(), f.hash_state());
             let hooks = ctx.hooks.clone();
             let (rel, partial, src_path) =
                 (f.entry.path.clone(), f.partial.clone(), src_path.clone());
@@ -94,6 +94,7 @@ impl LocalSource {
                     }
                 }
                 blocking_write(&hooks, &dst, &rel, &partial, &buf[..n], offset)?;
+                hash_in_order(&hash, offset, &[&buf[..n]]);
                 Ok(buf)
             })
             .await

@@ -197,9 +197,10 @@ async fn run_job(
     let mut bytes_resumed = 0;
     if !to_fetch.is_empty() {
         progress.set_state(WarmupState::Fetching);
+        ctx.set_files_left(to_fetch.len());
         let queue = Arc::new(Mutex::new(VecDeque::from(to_fetch)));
         let mut workers = JoinSet::new();
-        for _ in 0..job.tuning.parallel_files.min(files_fetched as usize) {
+        for _ in 0..job.tuning.files_in_flight().min(files_fetched as usize) {
             let (ctx, queue, record) = (ctx.clone(), queue.clone(), record.clone());
             workers.spawn(async move {
                 let mut resumed = 0;
@@ -212,6 +213,7 @@ async fn run_job(
                     match fetch_file(&ctx, &entry).await {
                         Ok(r) => {
                             resumed += r;
+                            ctx.file_fetched();
                             ctx.progress.file_done();
                             if let Err(e) = record_verified(&ctx.dest, &record, &entry).await {
                                 tracing::warn!(error = %e, "warmup: could not update the verified record");

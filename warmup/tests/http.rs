@@ -106,6 +106,44 @@ async fn fetches_verifies_and_places_every_file_then_skips_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_stay_within_max_connections() {
+    let files = model_files(&[
+        ("a.bin", MIB),
+        ("b.bin", MIB),
+        ("c.bin", MIB),
+        ("d.bin", MIB),
+        ("e.bin", MIB),
+    ]);
+    let server = TestServer::start(files.clone()).await;
+    server.faults().frame_delay = Some(Duration::from_millis(2));
+    for (max_connections, parallel_ranges) in [(6, 8), (2, 8), (16, 2)] {
+        let dest = TempDir::new("http-conns");
+        server.state.max_in_flight.store(0, Ordering::SeqCst);
+        let tuning = Tuning {
+            parallel_files: 3,
+            parallel_ranges,
+            max_connections,
+            chunk_size: 128 << 10,
+            ..tuning()
+        };
+        run(
+            job(server.source(), dest.path(), tuning),
+            Arc::new(Progress::new()),
+            CancelToken::new(),
+        )
+        .await
+        .unwrap();
+        assert_dest_matches(dest.path(), &files);
+        let cap = max_connections.min(3 * parallel_ranges) as u64;
+        let max = server.state.max_in_flight.load(Ordering::SeqCst);
+        assert!(
+            (2..=cap).contains(&max),
+            "max_connections {max_connections}, parallel_ranges {parallel_ranges}: {max} bodies in flight at once (cap {cap})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_without_range_support_is_streamed_whole() {
     let files = model();
     let server = TestServer::start(files.clone()).await;

@@ -166,6 +166,9 @@ pub struct ServerState {
     pub faults: Mutex<Faults>,
     /// (path, range) of every request, in order.
     pub requests: Mutex<RequestLog>,
+    /// File bodies being sent now, and the most at any time.
+    pub in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
 }
 
 impl ServerState {
@@ -253,8 +256,28 @@ impl TestServer {
     }
 }
 
-/// A body fed from a channel (so a test can pace it or cut it off with an error).
-struct ChanBody(mpsc::Receiver<Result<Frame<Bytes>, io::Error>>);
+/// A body fed from a channel (so a test can pace it or cut it off with an error); counted in
+/// [`ServerState::in_flight`] until dropped, if it has a state.
+struct ChanBody(
+    mpsc::Receiver<Result<Frame<Bytes>, io::Error>>,
+    Option<Arc<ServerState>>,
+);
+
+impl ChanBody {
+    fn counted(rx: mpsc::Receiver<Result<Frame<Bytes>, io::Error>>, st: Arc<ServerState>) -> Self {
+        let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        st.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        ChanBody(rx, Some(st))
+    }
+}
+
+impl Drop for ChanBody {
+    fn drop(&mut self) {
+        if let Some(st) = &self.1 {
+            st.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
 
 impl http_body::Body for ChanBody {
     type Data = Bytes;
@@ -404,7 +427,12 @@ async fn handle(
     if let Some((first, last, size)) = content_range {
         resp = resp.header(CONTENT_RANGE, format!("bytes {first}-{last}/{size}"));
     }
-    Ok(resp.body(ChanBody(rx)).unwrap())
+    let body = if path == "manifest.json" {
+        ChanBody(rx, None)
+    } else {
+        ChanBody::counted(rx, st)
+    };
+    Ok(resp.body(body).unwrap())
 }
 
 fn empty(status: StatusCode) -> Response<ChanBody> {
@@ -412,6 +440,6 @@ fn empty(status: StatusCode) -> Response<ChanBody> {
     Response::builder()
         .status(status)
         .header(CONTENT_LENGTH, "0")
-        .body(ChanBody(rx))
+        .body(ChanBody(rx, None))
         .unwrap()
 }
