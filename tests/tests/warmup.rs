@@ -140,15 +140,18 @@ warmup:\n  - {{ model: demo, version: v2, source: \"{}\", dest: \"{}\", tuning: 
     // While the model is cold: every request to the old version, and the admin API says why.
     let mut cold_requests = 0;
     let mut seen_progress = false;
-    loop {
+    let new_endpoint = || async {
         let eps = get(gw.admin, "/admin/endpoints").await.json();
-        let ep = eps["backends"][0]["endpoints"]
+        eps["backends"][0]["endpoints"]
             .as_array()
             .unwrap()
             .iter()
             .find(|e| e["url"] == new.url().as_str())
             .unwrap()
-            .clone();
+            .clone()
+    };
+    loop {
+        let ep = new_endpoint().await;
         if ep["state"] == "healthy" {
             break;
         }
@@ -158,7 +161,12 @@ warmup:\n  - {{ model: demo, version: v2, source: \"{}\", dest: \"{}\", tuning: 
             seen_progress = true;
         }
         let r = post(gw.data, "/v1/completions", body).await;
-        assert_eq!(r.headers["x-served-version"], "v1");
+        if r.headers["x-served-version"] != "v1" {
+            // The feed said warm between the two calls: only then may v2 serve.
+            let ep = new_endpoint().await;
+            assert_eq!(ep["state"], "healthy", "v2 served while cold: {ep}");
+            break;
+        }
         cold_requests += 1;
         assert!(
             started.elapsed() < Duration::from_secs(20),
