@@ -186,12 +186,15 @@ fn warmup_once(job: infergate_warmup::WarmupJob) -> ExitCode {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let mut signals = std::pin::pin!(wait_for_signal());
+        let mut stopping = false;
         let result = loop {
             tokio::select! {
                 r = &mut run => break r,
                 _ = tick.tick() => print_progress(&progress.snapshot(), tty),
-                _ = &mut signals => {
+                // A completed future must not be polled again.
+                _ = &mut signals, if !stopping => {
                     eprintln!("\nstopping; run the same command again to resume");
+                    stopping = true;
                     cancel.cancel();
                 }
             }

@@ -59,6 +59,26 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Sends a signal (e.g. "TERM", "HUP") to the process.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.id().expect("process still running");
+        let ok = std::process::Command::new("kill")
+            .args([format!("-{sig}"), pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} {pid} failed");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let status = tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("process did not exit in time")
+            .unwrap();
+        status.code()
+    }
+
     /// Spawns `cmd` and waits until one of its stdout lines yields an address for each of
     /// `wants` (in order, each parsed by the given function).
     pub async fn spawn(
@@ -233,22 +253,12 @@ impl Gateway {
 
     /// Sends a signal (e.g. "TERM", "HUP") to the gateway process.
     pub fn signal(&self, sig: &str) {
-        let pid = self.proc.child.id().expect("gateway still running");
-        let ok = std::process::Command::new("kill")
-            .args([format!("-{sig}"), pid.to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig} {pid} failed");
+        self.proc.signal(sig);
     }
 
     /// Waits for the gateway process to exit and returns its exit code.
     pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let status = tokio::time::timeout(within, self.proc.child.wait())
-            .await
-            .expect("gateway did not exit in time")
-            .unwrap();
-        status.code()
+        self.proc.wait_exit(within).await
     }
 
     /// Rewrites the config file.

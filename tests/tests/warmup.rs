@@ -254,3 +254,169 @@ warmup:\n  - {{ model: demo, version: v2, source: \"{}\", dest: \"{}\", tuning: 
         1.0
     );
 }
+
+/// Chunks recorded as finished in every `*.partial.state` under `dest`.
+fn finished_chunks(dest: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dest) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial.state"))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|v| v["finished"].as_array().map_or(0, Vec::len))
+        .sum()
+}
+
+async fn wait_for_chunks(dest: &std::path::Path, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while finished_chunks(dest) < n {
+        assert!(Instant::now() < deadline, "fewer than {n} chunks finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every file of `src`'s manifest is in `dest`, byte for byte.
+fn assert_same_files(src: &std::path::Path, dest: &std::path::Path) {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("manifest.json")).unwrap()).unwrap();
+    for f in manifest["files"].as_array().unwrap() {
+        let name = f["path"].as_str().unwrap();
+        assert!(
+            std::fs::read(dest.join(name)).unwrap() == std::fs::read(src.join(name)).unwrap(),
+            "{name} differs"
+        );
+    }
+}
+
+/// 2 × 8 MiB, 1 MiB chunks, one range per file, 4 MiB/s: about four seconds, a chunk finished
+/// every half second per file.
+const SLOW: [&str; 6] = [
+    "--chunk-size",
+    "1048576",
+    "--parallel-ranges",
+    "1",
+    "--bandwidth-cap",
+    "4194304",
+];
+
+#[tokio::test]
+async fn sigterm_stops_the_command_line_warmup_and_the_next_run_resumes() {
+    let src = model_dir(2, 8 << 20);
+    assert!(control_cmd()
+        .arg("manifest")
+        .arg(&src)
+        .status()
+        .await
+        .unwrap()
+        .success());
+    let dest = temp_path("model-dest-term");
+    let mut cmd = control_cmd();
+    cmd.args(["warmup", "--source"])
+        .arg(&src)
+        .arg("--dest")
+        .arg(&dest)
+        .args(SLOW);
+    let (mut proc, _) = Proc::spawn(cmd, &[]).await;
+    wait_for_chunks(&dest, 3).await;
+    proc.signal("TERM");
+    let code = proc.wait_exit(Duration::from_secs(5)).await;
+    let output = proc.output();
+    assert_eq!(code, Some(130), "{output}");
+    assert!(
+        output.contains("run the same command again to resume"),
+        "{output}"
+    );
+    // What is left: finished chunks in sidecars, nothing incomplete under a final name.
+    let kept = finished_chunks(&dest);
+    assert!(kept >= 3, "{kept} chunks kept");
+    for i in 0..2 {
+        let name = format!("model-0000{i}-of-00002.safetensors");
+        let final_path = dest.join(&name);
+        if final_path.exists() {
+            assert_eq!(std::fs::metadata(&final_path).unwrap().len(), 8 << 20);
+        } else {
+            assert!(dest.join(format!("{name}.partial")).exists(), "{name}");
+        }
+    }
+
+    // The next run (same chunk size, no cap) fetches only what is missing.
+    let out = control_cmd()
+        .args(["warmup", "--source"])
+        .arg(&src)
+        .arg("--dest")
+        .arg(&dest)
+        .args(&SLOW[..2])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let transferred: u64 = stdout
+        .split(" bytes transferred")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in {stdout:?}"));
+    assert!(
+        transferred <= (16 << 20) - (kept as u64) * (1 << 20),
+        "{transferred} bytes transferred after {kept} chunks were kept"
+    );
+    assert_same_files(&src, &dest);
+    assert_eq!(finished_chunks(&dest), 0, "sidecars left behind");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_control_process_jobs_and_a_restart_resumes_them() {
+    let src = model_dir(2, 8 << 20);
+    assert!(control_cmd()
+        .arg("manifest")
+        .arg(&src)
+        .status()
+        .await
+        .unwrap()
+        .success());
+    let dest = temp_path("cache-term");
+    let dir = temp_path("term-control");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("control.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "node: node-a\nlisten: 127.0.0.1:0\ngpu: {{ interval: 500ms }}\nremediation: {{ mode: off }}\n\
+warmup:\n  - {{ model: demo, version: v3, source: \"{}\", dest: \"{}\", tuning: {{ chunk_size: 1048576, parallel_ranges: 1, bandwidth_cap: 4194304 }} }}\n",
+            src.display(),
+            dest.display()
+        ),
+    )
+    .unwrap();
+    let (mut control, _) = start_control(&config, &[]).await;
+    wait_for_chunks(&dest, 3).await;
+    control.signal("TERM");
+    let code = control.wait_exit(Duration::from_secs(10)).await;
+    assert_eq!(code, Some(0), "{}", control.output());
+    let kept = finished_chunks(&dest);
+    assert!(kept >= 3, "{kept} chunks kept");
+
+    // Restarted, the job resumes and finishes.
+    let (_control, addr) = start_control(&config, &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let jobs = get(addr, "/v1/warmup").await.json();
+        if jobs["jobs"][0]["state"] == "warm" {
+            break;
+        }
+        assert!(jobs["jobs"][0]["state"] != "failed", "{jobs}");
+        assert!(
+            Instant::now() < deadline,
+            "not warm after a restart: {jobs}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_same_files(&src, &dest);
+}
