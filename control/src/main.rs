@@ -213,6 +213,20 @@ fn warmup_once(job: infergate_warmup::WarmupJob) -> ExitCode {
                     report.bytes_transferred,
                     report.elapsed_secs
                 );
+                if report.preread_bytes > 0 {
+                    match report.resident_bytes {
+                        Some(r) => println!(
+                            "pre-read {} bytes; {} bytes ({:.1} %) resident in the page cache",
+                            report.preread_bytes,
+                            r,
+                            100.0 * r as f64 / report.bytes_total.max(1) as f64
+                        ),
+                        None => println!(
+                            "pre-read {} bytes (this file system cannot tell how much is resident)",
+                            report.preread_bytes
+                        ),
+                    }
+                }
                 ExitCode::SUCCESS
             }
             Ok(Err(infergate_warmup::WarmupError::Cancelled)) => ExitCode::from(130),

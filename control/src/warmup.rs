@@ -43,6 +43,7 @@ struct Inner {
     bytes_done: IntGaugeVec,
     bytes_total: IntGaugeVec,
     rate: IntGaugeVec,
+    resident: IntGaugeVec,
     state: IntGaugeVec,
 }
 
@@ -93,6 +94,11 @@ impl Warmups {
                 rate: gauge(
                     "infergate_control_warmup_rate_bytes_per_second",
                     "Transfer rate over the last seconds.",
+                    labels,
+                )?,
+                resident: gauge(
+                    "infergate_control_warmup_resident_bytes",
+                    "Bytes of the model's files in the page cache after the pre-read (preread jobs).",
                     labels,
                 )?,
                 state: gauge(
@@ -212,6 +218,11 @@ impl Warmups {
             i.rate
                 .with_label_values(&labels)
                 .set(i64::try_from(p.rate_bytes_per_sec).unwrap_or(i64::MAX));
+            if let Some(bytes) = p.resident_bytes {
+                i.resident
+                    .with_label_values(&labels)
+                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            }
             let current = state_name(&p.state);
             for s in STATES {
                 i.state

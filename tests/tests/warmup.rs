@@ -76,19 +76,25 @@ async fn manifest_and_one_shot_warmup_from_the_command_line() {
             std::fs::read(src.join(name)).unwrap()
         );
     }
-    // Again: everything is in place and verified; nothing is copied.
+    // Again: everything is in place and verified; nothing is copied. The pre-read reports
+    // what is resident.
     let out = control_cmd()
-        .args(["warmup", "--source"])
+        .args(["warmup", "--preread", "--source"])
         .arg(&src)
         .arg("--dest")
         .arg(&dest)
         .output()
         .await
         .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("(0 fetched, 3 already in place)"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        stdout.contains("(0 fetched, 3 already in place)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("pre-read 3145728 bytes; 3145728 bytes (100.0 %) resident")
+            || stdout.contains("pre-read 3145728 bytes (this file system cannot tell"),
+        "{stdout}"
     );
 }
 
@@ -389,7 +395,7 @@ async fn sigterm_stops_the_control_process_jobs_and_a_restart_resumes_them() {
         &config,
         format!(
             "node: node-a\nlisten: 127.0.0.1:0\ngpu: {{ interval: 500ms }}\nremediation: {{ mode: off }}\n\
-warmup:\n  - {{ model: demo, version: v3, source: \"{}\", dest: \"{}\", tuning: {{ chunk_size: 1048576, parallel_ranges: 1, bandwidth_cap: 4194304 }} }}\n",
+warmup:\n  - {{ model: demo, version: v3, source: \"{}\", dest: \"{}\", tuning: {{ chunk_size: 1048576, parallel_ranges: 1, bandwidth_cap: 4194304, preread: true }} }}\n",
             src.display(),
             dest.display()
         ),
@@ -419,4 +425,33 @@ warmup:\n  - {{ model: demo, version: v3, source: \"{}\", dest: \"{}\", tuning: 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_same_files(&src, &dest);
+    // The pre-read's residency, in the API and in metrics (where the file system can tell).
+    let jobs = get(addr, "/v1/warmup").await.json();
+    if let Some(resident) = jobs["jobs"][0]["resident_bytes"].as_u64() {
+        assert_eq!(resident, 16 << 20, "{jobs}");
+        // Metrics are published when the job ends and every 250 ms.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let metrics = String::from_utf8(
+                request(addr, Method::GET, "/metrics", &[])
+                    .await
+                    .body()
+                    .to_vec(),
+            )
+            .unwrap();
+            let value = metric_sum(
+                &metrics,
+                "infergate_control_warmup_resident_bytes",
+                &[("model", "demo"), ("version", "v3")],
+            );
+            if value == (16 << 20) as f64 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "resident bytes in metrics: {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

@@ -55,6 +55,10 @@ pub struct ProgressSnapshot {
     pub files_total: u64,
     /// Seconds since the job started (frozen when it ends).
     pub elapsed_secs: f64,
+    /// Bytes of the model's files found in the page cache after the pre-read (`preread` jobs
+    /// on file systems that can tell; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_bytes: Option<u64>,
 }
 
 impl ProgressSnapshot {
@@ -72,6 +76,7 @@ struct Inner {
     started: Option<Instant>,
     ended: Option<Duration>,
     samples: VecDeque<(Instant, u64)>,
+    resident: Option<u64>,
 }
 
 /// Progress of one warmup, shared (`Arc<Progress>`) between [`crate::run`] and whoever reports
@@ -105,6 +110,7 @@ impl Progress {
                 started: None,
                 ended: None,
                 samples: VecDeque::new(),
+                resident: None,
             }),
             epoch: Instant::now(),
             last_sample_ns: AtomicU64::new(0),
@@ -146,6 +152,7 @@ impl Progress {
             files_done: self.files_done.load(Ordering::Relaxed),
             files_total: self.files_total.load(Ordering::Relaxed),
             elapsed_secs: elapsed.as_secs_f64(),
+            resident_bytes: inner.resident,
         }
     }
 
@@ -157,6 +164,7 @@ impl Progress {
         inner.state = WarmupState::Pending;
         inner.started = Some(now);
         inner.ended = None;
+        inner.resident = None;
         inner.samples.clear();
         inner
             .samples
@@ -169,6 +177,10 @@ impl Progress {
         ] {
             counter.store(0, Ordering::Relaxed);
         }
+    }
+
+    pub(crate) fn set_resident(&self, bytes: Option<u64>) {
+        self.lock().resident = bytes;
     }
 
     pub(crate) fn set_totals(&self, files: u64, bytes: u64) {

@@ -50,6 +50,9 @@ pub struct Report {
     pub bytes_skipped: u64,
     /// Bytes read back into the page cache (`tuning.preread`), else 0.
     pub preread_bytes: u64,
+    /// Bytes of the files in the page cache right after the pre-read (`tuning.preread` on a
+    /// file system that supports `RWF_NOWAIT` reads), else `None`.
+    pub resident_bytes: Option<u64>,
     /// Retries of transient errors and re-fetches after a sha256 mismatch.
     pub retries: u64,
     /// Wall-clock seconds of the run.
@@ -261,11 +264,13 @@ async fn run_job(
         }
     }
 
-    let preread_bytes = if job.tuning.preread {
+    let (preread_bytes, resident_bytes) = if job.tuning.preread {
         progress.set_state(WarmupState::Verifying);
-        preread(&ctx, &manifest).await?
+        let (read, resident) = preread(&ctx, &manifest).await?;
+        progress.set_resident(resident);
+        (read, resident)
     } else {
-        0
+        (0, None)
     };
 
     Ok(Report {
@@ -279,6 +284,7 @@ async fn run_job(
         bytes_resumed,
         bytes_skipped,
         preread_bytes,
+        resident_bytes,
         retries: ctx.stats.retries.load(Ordering::Relaxed),
         elapsed_secs: started.elapsed().as_secs_f64(),
     })
@@ -437,8 +443,13 @@ async fn check_space(dest: &Path, to_fetch: &[ManifestEntry]) -> Result<(), Warm
     .map_err(join_error)?
 }
 
-/// Reads every file once, sequentially, so that it sits in the page cache.
-async fn preread(ctx: &Arc<JobCtx>, manifest: &Manifest) -> Result<u64, WarmupError> {
+/// Reads every file once, sequentially, so that it sits in the page cache; then counts how
+/// much of it is resident ([`crate::disk::resident_bytes`]). Returns (bytes read, bytes
+/// resident), the latter `None` if any file's file system cannot tell.
+async fn preread(
+    ctx: &Arc<JobCtx>,
+    manifest: &Manifest,
+) -> Result<(u64, Option<u64>), WarmupError> {
     let queue = Arc::new(Mutex::new(
         manifest
             .files
@@ -449,12 +460,14 @@ async fn preread(ctx: &Arc<JobCtx>, manifest: &Manifest) -> Result<u64, WarmupEr
     let mut workers = JoinSet::new();
     for _ in 0..ctx.tuning.parallel_files.min(manifest.files.len()) {
         let (ctx, queue) = (ctx.clone(), queue.clone());
-        workers.spawn_blocking(move || -> Result<u64, WarmupError> {
+        workers.spawn_blocking(move || -> Result<(u64, Option<u64>), WarmupError> {
             let mut buf = vec![0u8; PREREAD_BUF];
-            let mut total = 0;
+            let (mut total, mut resident) = (0, Some(0u64));
             loop {
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                let Some(path) = next else { return Ok(total) };
+                let Some(path) = next else {
+                    return Ok((total, resident));
+                };
                 let context = || format!("pre-reading {}", path.display());
                 let mut file = File::open(&path).map_err(|e| WarmupError::io(context(), e))?;
                 crate::disk::advise_sequential(&file);
@@ -469,14 +482,19 @@ async fn preread(ctx: &Arc<JobCtx>, manifest: &Manifest) -> Result<u64, WarmupEr
                         Err(e) => return Err(WarmupError::io(context(), e)),
                     }
                 }
+                let here = crate::disk::resident_bytes(&file, &mut buf)
+                    .map_err(|e| WarmupError::io(context(), e))?;
+                resident = resident.zip(here).map(|(a, b)| a + b);
             }
         });
     }
-    let mut total = 0;
+    let (mut total, mut resident) = (0, Some(0u64));
     while let Some(res) = workers.join_next().await {
-        total += res.map_err(join_error)??;
+        let (read, here) = res.map_err(join_error)??;
+        total += read;
+        resident = resident.zip(here).map(|(a, b)| a + b);
     }
-    Ok(total)
+    Ok((total, resident))
 }
 
 async fn record_verified(

@@ -608,14 +608,40 @@ async fn preread_reads_every_byte() {
         preread: true,
         ..tuning()
     };
+    let progress = Arc::new(Progress::new());
     let report = run(
         job(server.source(), dest.path(), t),
-        Arc::new(Progress::new()),
+        progress.clone(),
         CancelToken::new(),
     )
     .await
     .unwrap();
     assert_eq!(report.preread_bytes, report.bytes_total);
+    // Just read: all of it in the page cache (where the file system can tell).
+    match report.resident_bytes {
+        Some(resident) => assert_eq!(resident, report.bytes_total),
+        None => eprintln!("RWF_NOWAIT reads not supported here; residency not reported"),
+    }
+    let snap = serde_json::to_value(progress.snapshot()).unwrap();
+    assert_eq!(
+        snap.get("resident_bytes").and_then(|v| v.as_u64()),
+        report.resident_bytes
+    );
+    // Without a pre-read, nothing is claimed.
+    let dest = TempDir::new("http-no-preread");
+    let progress = Arc::new(Progress::new());
+    let report = run(
+        job(server.source(), dest.path(), tuning()),
+        progress.clone(),
+        CancelToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.resident_bytes, None);
+    assert!(serde_json::to_value(progress.snapshot())
+        .unwrap()
+        .get("resident_bytes")
+        .is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
