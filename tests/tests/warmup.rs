@@ -34,9 +34,9 @@ fn control_cmd() -> Command {
     Command::new(bin("infergate-control"))
 }
 
-#[tokio::test]
-async fn manifest_and_one_shot_warmup_from_the_command_line() {
-    let src = model_dir(3, 1 << 20);
+/// A model directory with its `manifest.json` written by `infergate-control manifest`.
+async fn model_with_manifest(files: usize, size: usize) -> std::path::PathBuf {
+    let src = model_dir(files, size);
     let out = control_cmd()
         .arg("manifest")
         .arg(&src)
@@ -48,45 +48,67 @@ async fn manifest_and_one_shot_warmup_from_the_command_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    src
+}
+
+/// `infergate-control warmup --source SRC --dest DEST EXTRA…`, which must succeed; its stdout.
+async fn warmup_cli(src: &std::path::Path, dest: &std::path::Path, extra: &[&str]) -> String {
+    let out = control_cmd()
+        .args(["warmup", "--source"])
+        .arg(src)
+        .arg("--dest")
+        .arg(dest)
+        .args(extra)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A `control.yaml` for node-a with one warmup job of model `demo`.
+fn control_config(
+    version: &str,
+    src: &std::path::Path,
+    dest: &std::path::Path,
+    tuning: &str,
+) -> std::path::PathBuf {
+    let dir = temp_path("warm-control");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("control.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "node: node-a\nlisten: 127.0.0.1:0\ngpu: {{ interval: 500ms }}\nremediation: {{ mode: off }}\n\
+warmup:\n  - {{ model: demo, version: {version}, source: \"{}\", dest: \"{}\", tuning: {{ {tuning} }} }}\n",
+            src.display(),
+            dest.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[tokio::test]
+async fn manifest_and_one_shot_warmup_from_the_command_line() {
+    let src = model_with_manifest(3, 1 << 20).await;
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(src.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["files"].as_array().unwrap().len(), 3);
     assert_eq!(manifest["files"][0]["size"], 1 << 20);
     assert_eq!(manifest["files"][0]["sha256"].as_str().unwrap().len(), 64);
     let dest = temp_path("model-dest");
-    let out = control_cmd()
-        .args(["warmup", "--source"])
-        .arg(&src)
-        .arg("--dest")
-        .arg(&dest)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = warmup_cli(&src, &dest, &[]).await;
     assert!(stdout.contains("warm: 3 files (3 fetched"), "{stdout}");
-    for f in manifest["files"].as_array().unwrap() {
-        let name = f["path"].as_str().unwrap();
-        assert_eq!(
-            std::fs::read(dest.join(name)).unwrap(),
-            std::fs::read(src.join(name)).unwrap()
-        );
-    }
+    assert_same_files(&src, &dest);
     // Again: everything is in place and verified; nothing is copied. The pre-read reports
     // what is resident.
-    let out = control_cmd()
-        .args(["warmup", "--preread", "--source"])
-        .arg(&src)
-        .arg("--dest")
-        .arg(&dest)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = warmup_cli(&src, &dest, &["--preread"]).await;
     assert!(
         stdout.contains("(0 fetched, 3 already in place)"),
         "{stdout}"
@@ -100,29 +122,10 @@ async fn manifest_and_one_shot_warmup_from_the_command_line() {
 
 #[tokio::test]
 async fn gateway_sends_no_traffic_to_an_endpoint_until_its_model_is_warm() {
-    let src = model_dir(2, 4 << 20);
-    let out = control_cmd()
-        .arg("manifest")
-        .arg(&src)
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success());
+    let src = model_with_manifest(2, 4 << 20).await;
     let dest = temp_path("cache");
     // 8 MiB at 4 MiB/s: about two seconds of cold model.
-    let dir = temp_path("warm-control");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("control.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "node: node-a\nlisten: 127.0.0.1:0\ngpu: {{ interval: 500ms }}\nremediation: {{ mode: off }}\n\
-warmup:\n  - {{ model: demo, version: v2, source: \"{}\", dest: \"{}\", tuning: {{ bandwidth_cap: 4194304 }} }}\n",
-            src.display(),
-            dest.display()
-        ),
-    )
-    .unwrap();
+    let config = control_config("v2", &src, &dest, "bandwidth_cap: 4194304");
     let (_control, control) = start_control(&config, &[]).await;
 
     let old = Sim::start(&["--ttft-ms", "1", "--itl-ms", "1", "--served-version", "v1"]).await;
@@ -309,14 +312,7 @@ const SLOW: [&str; 6] = [
 
 #[tokio::test]
 async fn sigterm_stops_the_command_line_warmup_and_the_next_run_resumes() {
-    let src = model_dir(2, 8 << 20);
-    assert!(control_cmd()
-        .arg("manifest")
-        .arg(&src)
-        .status()
-        .await
-        .unwrap()
-        .success());
+    let src = model_with_manifest(2, 8 << 20).await;
     let dest = temp_path("model-dest-term");
     let mut cmd = control_cmd();
     cmd.args(["warmup", "--source"])
@@ -348,21 +344,7 @@ async fn sigterm_stops_the_command_line_warmup_and_the_next_run_resumes() {
     }
 
     // The next run (same chunk size, no cap) fetches only what is missing.
-    let out = control_cmd()
-        .args(["warmup", "--source"])
-        .arg(&src)
-        .arg("--dest")
-        .arg(&dest)
-        .args(&SLOW[..2])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = warmup_cli(&src, &dest, &SLOW[..2]).await;
     let transferred: u64 = stdout
         .split(" bytes transferred")
         .next()
@@ -379,28 +361,14 @@ async fn sigterm_stops_the_command_line_warmup_and_the_next_run_resumes() {
 
 #[tokio::test]
 async fn sigterm_stops_the_control_process_jobs_and_a_restart_resumes_them() {
-    let src = model_dir(2, 8 << 20);
-    assert!(control_cmd()
-        .arg("manifest")
-        .arg(&src)
-        .status()
-        .await
-        .unwrap()
-        .success());
+    let src = model_with_manifest(2, 8 << 20).await;
     let dest = temp_path("cache-term");
-    let dir = temp_path("term-control");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("control.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "node: node-a\nlisten: 127.0.0.1:0\ngpu: {{ interval: 500ms }}\nremediation: {{ mode: off }}\n\
-warmup:\n  - {{ model: demo, version: v3, source: \"{}\", dest: \"{}\", tuning: {{ chunk_size: 1048576, parallel_ranges: 1, bandwidth_cap: 4194304, preread: true }} }}\n",
-            src.display(),
-            dest.display()
-        ),
-    )
-    .unwrap();
+    let config = control_config(
+        "v3",
+        &src,
+        &dest,
+        "chunk_size: 1048576, parallel_ranges: 1, bandwidth_cap: 4194304, preread: true",
+    );
     let (mut control, _) = start_control(&config, &[]).await;
     wait_for_chunks(&dest, 3).await;
     control.signal("TERM");

@@ -126,13 +126,7 @@ async fn connections_stay_within_max_connections() {
             chunk_size: 128 << 10,
             ..tuning()
         };
-        run(
-            job(server.source(), dest.path(), tuning),
-            Arc::new(Progress::new()),
-            CancelToken::new(),
-        )
-        .await
-        .unwrap();
+        run_ok(server.source(), dest.path(), tuning).await;
         assert_dest_matches(dest.path(), &files);
         let cap = max_connections.min(3 * parallel_ranges) as u64;
         let max = server.state.max_in_flight.load(Ordering::SeqCst);
@@ -608,14 +602,7 @@ async fn preread_reads_every_byte() {
         preread: true,
         ..tuning()
     };
-    let progress = Arc::new(Progress::new());
-    let report = run(
-        job(server.source(), dest.path(), t),
-        progress.clone(),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let (report, progress) = run_ok(server.source(), dest.path(), t).await;
     assert_eq!(report.preread_bytes, report.bytes_total);
     // Just read: all of it in the page cache (where the file system can tell).
     match report.resident_bytes {
@@ -629,14 +616,7 @@ async fn preread_reads_every_byte() {
     );
     // Without a pre-read, nothing is claimed.
     let dest = TempDir::new("http-no-preread");
-    let progress = Arc::new(Progress::new());
-    let report = run(
-        job(server.source(), dest.path(), tuning()),
-        progress.clone(),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let (report, progress) = run_ok(server.source(), dest.path(), tuning()).await;
     assert_eq!(report.resident_bytes, None);
     assert!(serde_json::to_value(progress.snapshot())
         .unwrap()

@@ -20,7 +20,9 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use infergate_warmup::{Manifest, ManifestEntry, Source, Tuning, WarmupJob};
+use infergate_warmup::{
+    CancelToken, Manifest, ManifestEntry, Progress, Report, Source, Tuning, WarmupJob,
+};
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
@@ -109,6 +111,19 @@ pub fn job(source: Source, dest: &Path, tuning: Tuning) -> WarmupJob {
         dest: dest.to_path_buf(),
         tuning,
     }
+}
+
+/// Runs a job that must succeed; its report and progress.
+pub async fn run_ok(source: Source, dest: &Path, tuning: Tuning) -> (Report, Arc<Progress>) {
+    let progress = Arc::new(Progress::new());
+    let report = infergate_warmup::run(
+        job(source, dest, tuning),
+        progress.clone(),
+        CancelToken::new(),
+    )
+    .await
+    .unwrap();
+    (report, progress)
 }
 
 /// Checks that `dest` holds exactly `files` (plus the verified record) and no leftovers.
