@@ -351,6 +351,7 @@ async fn sigterm_stops_the_command_line_warmup_and_the_next_run_resumes() {
         .and_then(|s| s.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no byte count in {stdout:?}"));
+    println!("SIGTERM left {kept} finished chunks of 1 MiB; the next run transferred {transferred} of {} bytes", 16 << 20);
     assert!(
         transferred <= (16 << 20) - (kept as u64) * (1 << 20),
         "{transferred} bytes transferred after {kept} chunks were kept"
@@ -376,6 +377,7 @@ async fn sigterm_stops_the_control_process_jobs_and_a_restart_resumes_them() {
     assert_eq!(code, Some(0), "{}", control.output());
     let kept = finished_chunks(&dest);
     assert!(kept >= 3, "{kept} chunks kept");
+    println!("control stopped by SIGTERM (exit 0) with {kept} finished chunks of 1 MiB kept");
 
     // Restarted, the job resumes and finishes.
     let (_control, addr) = start_control(&config, &[]).await;
