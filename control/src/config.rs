@@ -35,6 +35,9 @@ pub struct WarmupJobConfig {
     pub version: String,
     pub source: String,
     pub dest: PathBuf,
+    /// PEM bundle that verifies an `https://` source (default: the system's roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub tuning: infergate_warmup::Tuning,
 }
@@ -46,6 +49,7 @@ impl WarmupJobConfig {
             version: self.version.clone(),
             source: self.source.parse().map_err(|e| format!("{e}"))?,
             dest: self.dest.clone(),
+            ca_file: self.ca_file.clone(),
             tuning: self.tuning.clone(),
         })
     }

@@ -40,12 +40,15 @@ enum Command {
     /// Warm a model cache once: fetch (HTTP ranges) or copy (local/NFS) the files of a source's
     /// manifest.json into DEST, verified and atomically renamed; resumes an interrupted run.
     Warmup {
-        /// `http://` base URL or a directory, with `manifest.json` at its root.
+        /// `http://` or `https://` base URL, or a directory, with `manifest.json` at its root.
         #[arg(long)]
         source: String,
         /// The cache directory.
         #[arg(long)]
         dest: PathBuf,
+        /// PEM bundle of the CAs that verify an https source (default: the system's roots).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
         #[arg(long, default_value = "model")]
         model: String,
         #[arg(long, default_value = "")]
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
         Command::Warmup {
             source,
             dest,
+            ca_file,
             model,
             version,
             parallel_files,
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
                 version,
                 source,
                 dest,
+                ca_file,
                 tuning,
             })
         }

@@ -91,6 +91,7 @@ fn fetch(args: &[String]) -> ExitCode {
         version: "1".into(),
         source,
         dest: dest.into(),
+        ca_file: None,
         tuning,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -1,7 +1,10 @@
-//! The HTTP source: `GET <base>/<path>` with `Range`, over hyper's pooled HTTP/1.1 client.
+//! The HTTP source: `GET <base>/<path>` with `Range`, over hyper's pooled HTTP/1.1 client,
+//! plain or TLS (rustls; the system's roots or the job's CA bundle).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,23 +38,20 @@ const READ_BUF_MAX: usize = 128 << 10;
 const MANIFEST_LIMIT: usize = 64 << 20;
 const UA: &str = concat!("infergate-warmup/", env!("CARGO_PKG_VERSION"));
 
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
 pub(crate) struct HttpSource {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<Connector, Empty<Bytes>>,
     base: String,
     ranges: AtomicU8,
 }
 
 impl HttpSource {
-    pub(crate) fn new(base: &str) -> Result<Self, WarmupError> {
+    pub(crate) fn new(base: &str, ca_file: Option<&Path>) -> Result<Self, WarmupError> {
         let lower = base.to_ascii_lowercase();
-        if lower.starts_with("https://") {
+        if !lower.starts_with("http://") && !lower.starts_with("https://") {
             return Err(WarmupError::InvalidJob(format!(
-                "{base}: https sources are not supported; serve the model over http inside the cluster or mount it (local/NFS source)"
-            )));
-        }
-        if !lower.starts_with("http://") {
-            return Err(WarmupError::InvalidJob(format!(
-                "{base}: not an http:// URL"
+                "{base}: not an http:// or https:// URL"
             )));
         }
         if base.contains(['?', '#']) {
@@ -66,9 +66,11 @@ impl HttpSource {
                 return Err(WarmupError::InvalidJob(format!("{base}: not a valid URL")));
             }
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnector::from((http, tls_config(ca_file)?));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .http1_max_buf_size(READ_BUF_MAX)
@@ -122,6 +124,11 @@ impl HttpSource {
                 "no response within {} s",
                 HEADERS_TIMEOUT.as_secs()
             ))),
+            // A certificate that does not verify will not verify on a retry either.
+            Ok(Err(e)) if certificate_error(&e) => Err(Fail::Fatal(WarmupError::Unreachable {
+                url: uri.to_string(),
+                reason: chain(&e),
+            })),
             Ok(Err(e)) => Err(Fail::Transient {
                 reason: chain(&e),
                 connect: e.is_connect(),
@@ -493,6 +500,78 @@ fn check_content_range(headers: &HeaderMap, start: u64, end: u64, size: u64) -> 
     Ok(())
 }
 
+/// rustls' client settings for `https://` sources: TLS 1.2 and 1.3, ALPN http/1.1, verified
+/// against `ca_file` (PEM) when given, else against the system's roots (read once per process).
+fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, WarmupError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let roots = match ca_file {
+        None => system_roots(),
+        Some(path) => {
+            let bad = |reason: String| {
+                WarmupError::InvalidJob(format!("ca_file {}: {reason}", path.display()))
+            };
+            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            let mut store = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| bad(e.to_string()))?;
+                store.add(cert).map_err(|e| bad(e.to_string()))?;
+            }
+            if store.is_empty() {
+                return Err(bad("no certificate in the file".into()));
+            }
+            Arc::new(store)
+        }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| WarmupError::InvalidJob(format!("TLS settings: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn system_roots() -> Arc<rustls::RootCertStore> {
+    static ROOTS: OnceLock<Arc<rustls::RootCertStore>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            let mut store = rustls::RootCertStore::empty();
+            store.add_parsable_certificates(found.certs);
+            if store.is_empty() {
+                tracing::warn!("no system root certificates: https sources need a ca_file");
+            }
+            Arc::new(store)
+        })
+        .clone()
+}
+
+/// Whether a client error comes from a server certificate that does not verify.
+fn certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        find_tls_error(e),
+        Some(rustls::Error::InvalidCertificate(_))
+    )
+}
+
+/// rustls' error behind `e`. tokio-rustls reports it inside an `io::Error` (which the
+/// connector may wrap in another), and `io::Error::source` skips the error it wraps: so look
+/// inside with `get_ref`.
+fn find_tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        return find_tls_error(inner as &(dyn std::error::Error + 'static));
+    }
+    e.source().and_then(find_tls_error)
+}
+
 /// An error and its sources, `a: b: c`.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -527,14 +606,20 @@ mod tests {
 
     #[test]
     fn urls_are_encoded() {
-        let s = HttpSource::new("http://h:1/models/x/").unwrap();
+        let s = HttpSource::new("http://h:1/models/x/", None).unwrap();
         assert_eq!(s.url("a b/c%.bin"), "http://h:1/models/x/a%20b/c%25.bin");
-        let err = |url: &str| match HttpSource::new(url) {
+        let err = |url: &str| match HttpSource::new(url, None) {
             Ok(_) => String::new(),
             Err(e) => e.to_string(),
         };
-        assert!(err("https://h/x").contains("https"));
+        assert_eq!(err("https://h/x"), "");
         assert!(err("http://h/x?y").contains("query"));
         assert!(err("ftp://h/x").contains("not an http"));
+        let missing = HttpSource::new("https://h/x", Some(Path::new("/nonexistent/ca.pem")));
+        assert!(missing
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("ca_file /nonexistent/ca.pem"));
     }
 }

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::WarmupError;
 
 /// One model version to warm: `{"model":…,"version":…,"source":{"http":"…"}|{"local":"…"},
-/// "dest":"…","tuning":{…}}`. `tuning` and each of its fields may be left out.
+/// "dest":"…","ca_file":"…","tuning":{…}}`. `ca_file`, `tuning` and each of its fields may be
+/// left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WarmupJob {
@@ -22,6 +23,10 @@ pub struct WarmupJob {
     /// The local cache directory the files are written to (created if missing). Use one
     /// directory per model version.
     pub dest: PathBuf,
+    /// PEM bundle of the certificate authorities that verify an `https://` source (default:
+    /// the system's roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Parallelism, chunking, bandwidth, retries, page cache.
     #[serde(default)]
     pub tuning: Tuning,
@@ -31,8 +36,8 @@ pub struct WarmupJob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Source {
-    /// An `http://` base URL: files are fetched from `<base>/<path>`, the manifest from
-    /// `<base>/manifest.json`. The server should support `Range` (nginx, S3-compatible
+    /// An `http://` or `https://` base URL: files are fetched from `<base>/<path>`, the
+    /// manifest from `<base>/manifest.json`. The server should support `Range` (nginx, S3-compatible
     /// gateways and most static servers do); one that does not is streamed whole.
     Http(String),
     /// A local or NFS directory holding the files and `manifest.json`.
@@ -42,8 +47,8 @@ pub enum Source {
 impl FromStr for Source {
     type Err = WarmupError;
 
-    /// `http://…` and `https://…` are URLs (https is rejected by [`crate::run`]), anything else
-    /// a directory: what the CLI's `--source URL|DIR` takes.
+    /// `http://…` and `https://…` are URLs, anything else a directory: what the CLI's
+    /// `--source URL|DIR` takes.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.is_empty() {
             return Err(WarmupError::InvalidJob("empty source".into()));
@@ -167,6 +172,12 @@ mod tests {
             job.source,
             Source::Http("http://cache:8080/llama/v3".into())
         );
+        assert_eq!(job.ca_file, None);
+        let job: WarmupJob = serde_json::from_str(
+            r#"{"model":"m","version":"1","source":{"http":"https://store/m/1"},"dest":"/d","ca_file":"/etc/ca.pem"}"#,
+        )
+        .unwrap();
+        assert_eq!(job.ca_file, Some(PathBuf::from("/etc/ca.pem")));
         let job: WarmupJob = serde_json::from_str(
             r#"{"model":"m","version":"1","source":{"local":"/mnt/nfs/m/1"},"dest":"/d","tuning":{"preread":true,"bandwidth_cap":1000}}"#,
         )

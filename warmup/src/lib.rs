@@ -24,6 +24,7 @@
 //!     version: "v3".into(),
 //!     source: "http://model-cache:8080/llama/v3".parse::<Source>()?,
 //!     dest: "/var/cache/infergate/llama/v3".into(),
+//!     ca_file: None,
 //!     tuning: Tuning::default(),
 //! };
 //! let progress = Arc::new(Progress::new());

@@ -120,7 +120,9 @@ async fn run_job(
     let started = Instant::now();
     job.tuning.validate()?;
     let source = match &job.source {
-        Source::Http(url) => SourceImpl::Http(Box::new(HttpSource::new(url)?)),
+        Source::Http(url) => {
+            SourceImpl::Http(Box::new(HttpSource::new(url, job.ca_file.as_deref())?))
+        }
         Source::Local(dir) => SourceImpl::Local(LocalSource::new(dir)),
     };
     tokio::fs::create_dir_all(&job.dest)

@@ -655,21 +655,53 @@ async fn bad_manifest_entry_is_named() {
     assert_eq!(server.state.file_requests(), 0);
 }
 
-#[tokio::test]
-async fn https_and_bad_tuning_are_rejected() {
-    let dest = TempDir::new("http-reject");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_source_is_verified_against_the_ca_file() {
+    let files = model();
+    let (ca_pem, tls) = test_tls();
+    let server = TestServer::start_tls(files.clone(), tls).await;
+    assert!(server.url().starts_with("https://"));
+    let dir = TempDir::new("https");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let dest = dir.path().join("dest");
+    let mut with_ca = job(server.source(), &dest, tuning());
+    with_ca.ca_file = Some(ca);
+    let report = run(with_ca, Arc::new(Progress::new()), CancelToken::new())
+        .await
+        .unwrap();
+    assert_dest_matches(&dest, &files);
+    assert_eq!(report.files_fetched, 5);
+    assert!(server.state.file_requests() > 0);
+
+    // Against the system's roots the test CA is unknown: the job fails at once (a certificate
+    // does not verify on a retry either), naming the URL and the reason; nothing is served.
+    server.state.clear_requests();
+    let started = Instant::now();
+    let strict = Tuning {
+        retry_backoff_ms: 1000,
+        ..tuning()
+    };
     let err = run(
-        job(
-            Source::Http("https://example.invalid/m".into()),
-            dest.path(),
-            tuning(),
-        ),
+        job(server.source(), &dir.path().join("dest2"), strict),
         Arc::new(Progress::new()),
         CancelToken::new(),
     )
     .await
     .unwrap_err();
-    assert!(err.to_string().contains("https"), "{err}");
+    let msg = err.to_string();
+    assert_eq!(err.code(), "unreachable", "{msg}");
+    assert!(
+        msg.contains(&server.url()) && msg.contains("certificate"),
+        "{msg}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1), "retried: {msg}");
+    assert!(server.state.requests.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bad_tuning_is_rejected() {
+    let dest = TempDir::new("http-reject");
     let err = run(
         job(
             Source::Http("http://127.0.0.1:9/m".into()),

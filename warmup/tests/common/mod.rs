@@ -109,6 +109,7 @@ pub fn job(source: Source, dest: &Path, tuning: Tuning) -> WarmupJob {
         version: "v1".into(),
         source,
         dest: dest.to_path_buf(),
+        ca_file: None,
         tuning,
     }
 }
@@ -224,6 +225,7 @@ impl ServerState {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: Arc<ServerState>,
+    tls: bool,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -233,33 +235,89 @@ impl Drop for TestServer {
     }
 }
 
+/// A test CA and a server certificate it signed for 127.0.0.1: (CA PEM, server config).
+pub fn test_tls() -> (String, Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &*ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    (ca.pem(), Arc::new(config))
+}
+
 impl TestServer {
     /// Serves `files` and their manifest under `/`.
     pub async fn start(files: BTreeMap<String, Bytes>) -> TestServer {
+        Self::start_with(files, None).await
+    }
+
+    /// The same over TLS (`https://`), with `tls` from [`test_tls`].
+    pub async fn start_tls(
+        files: BTreeMap<String, Bytes>,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> TestServer {
+        Self::start_with(files, Some(tls)).await
+    }
+
+    async fn start_with(
+        files: BTreeMap<String, Bytes>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> TestServer {
         let state = Arc::new(ServerState::default());
         *state.files.lock().unwrap() = files;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let st = state.clone();
+        let acceptor = tls.clone().map(tokio_rustls::TlsAcceptor::from);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 let st = st.clone();
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(st.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(tls) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(tls), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
-        TestServer { addr, state, task }
+        TestServer {
+            addr,
+            state,
+            tls: tls.is_some(),
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn source(&self) -> Source {
