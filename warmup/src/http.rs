@@ -70,7 +70,8 @@ impl HttpSource {
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.set_nodelay(true);
         http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnector::from((http, tls_config(ca_file)?));
+        let https = lower.starts_with("https://");
+        let connector = hyper_rustls::HttpsConnector::from((http, tls_config(https, ca_file)?));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .http1_max_buf_size(READ_BUF_MAX)
@@ -502,10 +503,15 @@ fn check_content_range(headers: &HeaderMap, start: u64, end: u64, size: u64) -> 
 
 /// rustls' client settings for `https://` sources: TLS 1.2 and 1.3, ALPN http/1.1, verified
 /// against `ca_file` (PEM) when given, else against the system's roots (read once per process).
-fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, WarmupError> {
+/// An `http://` source never uses them: it gets no roots, and nothing is read.
+fn tls_config(
+    https: bool,
+    ca_file: Option<&Path>,
+) -> Result<Arc<rustls::ClientConfig>, WarmupError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
     let roots = match ca_file {
+        None if !https => Arc::new(rustls::RootCertStore::empty()),
         None => system_roots(),
         Some(path) => {
             let bad = |reason: String| {
