@@ -4,7 +4,8 @@
 # Generates a model-like file set (default 4 × 512 MiB of random data plus two small files) in
 # a temporary directory, writes its manifest, serves it over loopback HTTP with Debian's nginx
 # (installed with apt-get when missing and running as root), and measures in one run:
-#   * infergate's warmup over HTTP (warmup/examples/warmup_bench.rs, built --release),
+#   * infergate's warmup over HTTP (warmup/examples/warmup_bench.rs, built --release), with the
+#     defaults and with one connection per file (--max-connections 4),
 #   * curl of the files one at a time,
 #   * parallel curl: 4 files at once (xargs -P 4), and 8 ranges at once (curl -r | dd seek),
 #   * infergate's warmup from a local directory against cp,
@@ -204,8 +205,10 @@ for round in $(seq 1 "$ROUNDS"); do
   finish_baseline "curl -r, 8 × 64 MiB ranges in parallel, dd seek" "$t0"
   check_dest
 
-  # 4. infergate warmup over HTTP (verifies sha256, fsyncs, renames).
-  run_warmup "infergate warmup, HTTP (defaults: 4 files, 16 connections)" "$URL"
+  # 4. infergate warmup over HTTP (verifies sha256, fsyncs, renames): the defaults, and one
+  # connection per file (no chunk arrives ahead of the hash, so nothing is read back).
+  run_warmup "infergate warmup, HTTP (defaults: 4 files, 16 connections${EXTRA:+; $EXTRA})" "$URL"
+  run_warmup "infergate warmup, HTTP, --max-connections 4 (one per file${EXTRA:+; $EXTRA})" "$URL" --max-connections 4
   if [ "$round" = 1 ]; then
     echo "  page cache residency of the result (fincore):" >&2
     (cd "$WORK/dest" && fincore -b ./*.safetensors >&2) || true
@@ -230,7 +233,7 @@ for round in $(seq 1 "$ROUNDS"); do
   t0=$(now)
   cp "${NAMES[@]/#/$SRC/}" "$WORK/dest/"
   finish_baseline "cp (local source)" "$t0"
-  run_warmup "infergate warmup, local dir (defaults)" "$SRC"
+  run_warmup "infergate warmup, local dir (defaults${EXTRA:+; $EXTRA})" "$SRC"
 done
 
 # Table. Ratios: HTTP runs against the best curl, local runs against cp, the pre-read against
