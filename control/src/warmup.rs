@@ -113,7 +113,7 @@ impl Warmups {
     /// Starts a job; returns its id. Must be called within a Tokio runtime (which watches the
     /// job and publishes its progress).
     pub fn start(&self, job: WarmupJob) -> Result<u64, String> {
-        job.tuning.validate().map_err(|e| e.to_string())?;
+        job.validate().map_err(|e| e.to_string())?;
         if job.model.is_empty() {
             return Err("a warmup job needs a model name".into());
         }

@@ -240,6 +240,21 @@ async fn gateway_sends_no_traffic_to_an_endpoint_until_its_model_is_warm() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.json()["error"].as_str().unwrap().contains("invalid job"));
+    // A job that cannot run (a CA bundle that is not there) is refused up front, with the reason.
+    let r = send(
+        control,
+        post_request(
+            control,
+            "/v1/warmup",
+            r#"{"model":"x","version":"v1","source":{"http":"https://store.invalid/x"},"dest":"/tmp/x","ca_file":"/nonexistent/ca.pem"}"#,
+            &[],
+        ),
+        false,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let reason = r.json()["error"].as_str().unwrap().to_owned();
+    assert!(reason.contains("ca_file /nonexistent/ca.pem"), "{reason}");
     let metrics = String::from_utf8(
         request(control, Method::GET, "/metrics", &[])
             .await

@@ -32,6 +32,18 @@ pub struct WarmupJob {
     pub tuning: Tuning,
 }
 
+impl WarmupJob {
+    /// Checks what can be checked before the job runs: the tuning, an HTTP source's URL, and
+    /// `ca_file` (read and parsed). [`crate::run`] does the same first.
+    pub fn validate(&self) -> Result<(), WarmupError> {
+        self.tuning.validate()?;
+        if let Source::Http(url) = &self.source {
+            crate::http::HttpSource::new(url, self.ca_file.as_deref())?;
+        }
+        Ok(())
+    }
+}
+
 /// Where a model version's files are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
@@ -209,6 +221,20 @@ mod tests {
     #[test]
     fn tuning_ranges() {
         assert!(Tuning::default().validate().is_ok());
+        let job = |source: &str, ca_file: Option<&str>| WarmupJob {
+            model: "m".into(),
+            version: "1".into(),
+            source: source.parse().unwrap(),
+            dest: "/d".into(),
+            ca_file: ca_file.map(PathBuf::from),
+            tuning: Tuning::default(),
+        };
+        assert!(job("http://store:8080/m", None).validate().is_ok());
+        assert!(job("https://store/m", None).validate().is_ok());
+        assert!(job("/mnt/m", None).validate().is_ok());
+        let err = |j: WarmupJob| j.validate().unwrap_err().to_string();
+        assert!(err(job("http://store/m?x", None)).contains("query"));
+        assert!(err(job("https://store/m", Some("/nonexistent/ca.pem"))).contains("ca_file"));
         let t = Tuning {
             parallel_files: 0,
             ..Tuning::default()
