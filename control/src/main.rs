@@ -337,8 +337,12 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
             return ExitCode::FAILURE;
         }
     };
-    // Warmup jobs get threads of their own (see `Warmups::new`).
+    // Warmup jobs get threads of their own (see `Warmups::new`): one per core, at most 8 (a
+    // job hashes at most `parallel_files` files at once; a GPU node has cores to spare, but
+    // idle threads are no use).
+    let warmup_threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
     let warmup_rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(warmup_threads)
         .enable_all()
         .thread_name("warmup")
         .build()
