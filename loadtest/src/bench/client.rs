@@ -77,7 +77,6 @@ pub struct Live {
     pub sent: AtomicU64,
     pub done: AtomicU64,
     pub errors: AtomicU64,
-    pub in_flight: AtomicU64,
     pub ttft: LiveHist,
 }
 
@@ -86,7 +85,6 @@ impl Live {
         self.sent.store(0, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
         self.errors.store(0, Ordering::Relaxed);
-        self.in_flight.store(0, Ordering::Relaxed);
         self.ttft.reset();
     }
 }
@@ -150,7 +148,6 @@ pub async fn execute(
         error: None,
     };
     live.sent.fetch_add(1, Ordering::Relaxed);
-    live.in_flight.fetch_add(1, Ordering::Relaxed);
     let sent = Instant::now();
     let deadline = tokio::time::Instant::from_std(sent + timeout);
     if tokio::time::timeout_at(deadline, drive(client, req, &mut st, live, sent))
@@ -166,7 +163,6 @@ pub async fn execute(
     let end = Instant::now();
     let kind = st.kind.unwrap_or(Kind::StreamError);
     live.done.fetch_add(1, Ordering::Relaxed);
-    live.in_flight.fetch_sub(1, Ordering::Relaxed);
     if kind != Kind::Ok {
         live.errors.fetch_add(1, Ordering::Relaxed);
     }

@@ -153,6 +153,8 @@ impl Progress {
 
 fn render(ctx: &Ctx, label: &str, total: Option<u64>, t0: Instant) -> String {
     let l = &ctx.live;
+    // `done` first: a request counted done was counted sent before it.
+    let done = l.done.load(Ordering::Relaxed);
     let sent = l.sent.load(Ordering::Relaxed);
     let total = total.map(|t| format!("/{t}")).unwrap_or_default();
     let ttft = l
@@ -162,9 +164,9 @@ fn render(ctx: &Ctx, label: &str, total: Option<u64>, t0: Instant) -> String {
     format!(
         "{label} {:>6.1}s  sent {sent}{total}  done {}  errors {}  in flight {}  TTFT p50 {ttft}",
         t0.elapsed().as_secs_f64(),
-        l.done.load(Ordering::Relaxed),
+        done,
         l.errors.load(Ordering::Relaxed),
-        l.in_flight.load(Ordering::Relaxed),
+        sent.saturating_sub(done),
     )
 }
 

@@ -34,19 +34,7 @@ fn nice_ticks(lo: f64, hi: f64, n: usize) -> (f64, f64, Vec<f64>) {
     } else {
         (lo, hi)
     };
-    let raw = (hi - lo) / n.max(1) as f64;
-    let mag = 10f64.powf(raw.log10().floor());
-    let norm = raw / mag;
-    let step = mag
-        * if norm <= 1.0 {
-            1.0
-        } else if norm <= 2.0 {
-            2.0
-        } else if norm <= 5.0 {
-            5.0
-        } else {
-            10.0
-        };
+    let step = nice_step((hi - lo) / n.max(1) as f64);
     let start = (lo / step).floor() * step;
     let end = (hi / step).ceil() * step;
     let mut ticks = Vec::new();
@@ -372,7 +360,11 @@ fn ttft_over_time(out: &mut String, title: &str, records: &[Record]) {
 
 /// A time bucket giving about 50 buckets over `span` seconds: 0.1, 0.2, 0.5, 1, 2, 5 … s.
 fn bucket_size(span: f64) -> f64 {
-    let raw = (span / 50.0).max(0.1);
+    nice_step((span / 50.0).max(0.1))
+}
+
+/// `raw` rounded up to 1, 2 or 5 times a power of ten.
+fn nice_step(raw: f64) -> f64 {
     let mag = 10f64.powf(raw.log10().floor());
     let norm = raw / mag;
     mag * if norm <= 1.0 {
@@ -446,8 +438,6 @@ h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}\
 th{background:#f3f3f3}td.l,th.l{text-align:left}code{background:#f5f5f5;padding:1px 4px;word-break:break-all}\
 .charts{display:flex;flex-wrap:wrap;gap:12px}.chart{border:1px solid #e3e3e3}\
-.ct{font-size:14px;font-weight:600}.tl{font-size:11px;fill:#444}.al{font-size:12px;fill:#222}\
-.grid{stroke:#eee}.tick,.axis{stroke:#888}.bar{fill:#1f77b4}.dot{fill:#1f77b4;fill-opacity:.45}\
 .note{background:#fffbe6;border:1px solid #f0e0a0;padding:8px 12px;font-size:13px;max-width:1000px}";
 
 /// The whole report for `doc`.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{us_to_ms, Kind, Record};
 use super::spec::Slo;
+use super::workload::fnv1a;
 
 /// A distribution, in milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -321,14 +322,8 @@ pub fn max_in_flight(records: &[Record]) -> u64 {
 pub fn digest(records: &[Record]) -> String {
     let mut ids: Vec<(u64, u64)> = records.iter().map(|r| (r.id, r.digest)).collect();
     ids.sort_unstable();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (_, d) in ids {
-        for b in d.to_le_bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("fnv1a64:{h:016x}")
+    let bytes: Vec<u8> = ids.iter().flat_map(|&(_, d)| d.to_le_bytes()).collect();
+    format!("fnv1a64:{:016x}", fnv1a(&bytes))
 }
 
 #[cfg(test)]

@@ -145,12 +145,7 @@ impl SimState {
         let mut response = match self.route(start, req).await {
             Ok(response) => response,
             Err(Failure::Api(err)) => err.into_response(),
-            Err(Failure::Abort) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    "infergate-sim: simulated connection drop",
-                ))
-            }
+            Err(Failure::Abort) => return Err(super::stream::dropped()),
         };
         if let Some(version) = &self.served_version {
             response

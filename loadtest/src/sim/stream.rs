@@ -42,8 +42,8 @@ enum Step {
     Finished,
 }
 
-/// The error a stream ends with when a fault drops it.
-fn dropped() -> std::io::Error {
+/// The error a response ends with when a fault drops its connection.
+pub(super) fn dropped() -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::ConnectionAborted,
         "infergate-sim: simulated connection drop",

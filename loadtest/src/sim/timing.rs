@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use crate::bench::spec::standard_normal;
+
 /// A latency with a mean and a standard deviation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Latency {
@@ -31,14 +33,6 @@ impl Latency {
         let clamped = value.clamp(LOW * mean, HIGH * mean);
         Duration::try_from_secs_f64(clamped).unwrap_or(self.mean)
     }
-}
-
-/// A standard normal sample (Box-Muller).
-fn standard_normal(rng: &mut impl Rng) -> f64 {
-    // 1 - [0, 1) is in (0, 1], so the logarithm is finite.
-    let u1 = 1.0 - rng.random::<f64>();
-    let u2 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// Prefill time of a prompt: `per_1k_tokens * prompt_tokens / 1000`, saturating.
