@@ -143,6 +143,20 @@ fn metrics(gw: &Gateway) -> Response<GatewayBody> {
     r
 }
 
+/// Why an endpoint is out of service, and for how much longer (`None` when it is in).
+pub(crate) fn ejection_json(
+    s: &crate::endpoint::EndpointState,
+    now: Instant,
+) -> Option<serde_json::Value> {
+    s.ejection(now).map(|(until, reason)| {
+        json!({
+            "reason": reason.as_str(),
+            "detail": s.warm_reason().or_else(|| s.health_reason(now)),
+            "remaining_seconds": (until - now).as_secs_f64(),
+        })
+    })
+}
+
 fn endpoints(gw: &Gateway) -> serde_json::Value {
     let now = Instant::now();
     let table = gw.table();
@@ -155,13 +169,7 @@ fn endpoints(gw: &Gateway) -> serde_json::Value {
                 .iter()
                 .map(|e| {
                     let s = &e.state;
-                    let ejection = s.ejection(now).map(|(until, reason)| {
-                        json!({
-                            "reason": reason.as_str(),
-                            "detail": s.warm_reason().or_else(|| s.health_reason(now)),
-                            "remaining_seconds": (until - now).as_secs_f64(),
-                        })
-                    });
+                    let ejection = ejection_json(s, now);
                     json!({
                         "url": s.url,
                         "labels": e.labels,

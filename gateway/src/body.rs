@@ -135,9 +135,9 @@ impl Exchange {
         self.guard = None;
         self.slot = None;
         if let (Some(f), false) = (failure, self.shadow) {
-            let v = self.variant();
-            v.backend
-                .on_failure(v.members[self.member], f, Instant::now());
+            self.variant()
+                .backend
+                .on_failure(self.endpoint(), f, Instant::now());
         }
     }
 
@@ -172,9 +172,9 @@ impl Exchange {
         self.finished = true;
         self.guard = None;
         self.slot = None;
+        let endpoint = self.endpoint();
         let variant = &self.route.variants[self.variant];
         let backend = &variant.backend;
-        let endpoint = variant.members[self.member];
         match outcome.failure() {
             _ if self.shadow => {}
             Some(f) => {

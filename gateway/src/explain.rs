@@ -7,7 +7,7 @@ use http::HeaderMap;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::route::{Cond, Matcher, ModelRoute, RequestView, Source, Why};
+use crate::route::{score, Cond, Matcher, ModelRoute, RequestView, Source, Why};
 use crate::table::Table;
 
 /// Describes a source for people: `header x-tenant-id`, `cookie uid`, `label tenant`.
@@ -41,13 +41,7 @@ fn endpoints_json(route: &ModelRoute, variant: usize) -> Vec<Value> {
         .iter()
         .map(|&i| {
             let e = &v.backend.endpoints[i];
-            let ejection = e.state.ejection(now).map(|(until, reason)| {
-                json!({
-                    "reason": reason.as_str(),
-                    "detail": e.state.warm_reason().or_else(|| e.state.health_reason(now)),
-                    "remaining_seconds": (until - now).as_secs_f64(),
-                })
-            });
+            let ejection = crate::admin::ejection_json(&e.state, now);
             json!({
                 "url": e.state.url,
                 "labels": e.labels,
@@ -159,11 +153,11 @@ pub fn explain(table: &Table, model: &str, headers: &HeaderMap) -> Result<Value,
             "of": total,
             "detail": format!("no sticky key ({}) in the request", rule.sticky.as_ref().map(|s| describe_source(s, table)).unwrap_or_default()),
         }),
-        Why::Sticky { key_hash, scores } => json!({
+        Why::Sticky { key_hash } => json!({
             "kind": "sticky",
             "key": rule.sticky.as_ref().map(|s| describe_source(s, table)),
             "key_hash": format!("{key_hash:016x}"),
-            "scores": scores.iter().map(|(v, s)| json!({"variant": route.variants[*v].name, "score": s})).collect::<Vec<_>>(),
+            "scores": rule.split.iter().map(|s| json!({"variant": s.name, "score": score(*key_hash, &s.name, s.weight)})).collect::<Vec<_>>(),
             "detail": "weighted rendezvous hashing: the lowest score wins",
         }),
     };

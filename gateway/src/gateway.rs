@@ -78,12 +78,7 @@ pub fn hold_down(cfg: &Config) -> std::time::Duration {
 
 /// FNV-1a, 64 bits, as 16 hex digits: identifies a config text in status and logs.
 pub fn content_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    format!("{:016x}", crate::route::fnv1a64(text.as_bytes()))
 }
 
 impl Gateway {

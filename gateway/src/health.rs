@@ -65,8 +65,8 @@ pub struct HealthView {
 }
 
 impl HealthView {
-    /// Records a feed's latest document; returns true when its unhealthy set changed.
-    pub fn update(&self, feed: &str, doc: &FeedDoc) -> bool {
+    /// Records a feed's latest document.
+    pub fn update(&self, feed: &str, doc: &FeedDoc) {
         let bad: BTreeMap<u32, String> = doc
             .gpus
             .iter()
@@ -77,10 +77,7 @@ impl HealthView {
             .feeds
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let new = (doc.node.clone(), bad, doc.models.clone());
-        let changed = feeds.get(feed) != Some(&new);
-        feeds.insert(feed.to_owned(), new);
-        changed
+        feeds.insert(feed.to_owned(), (doc.node.clone(), bad, doc.models.clone()));
     }
 
     /// Forgets a stale feed (fail open).
@@ -125,9 +122,7 @@ impl HealthView {
                             &format!("model {model} {} on {node} is {}", m.version, m.state),
                         ),
                         // A feed that has gone stale is forgotten: fail open, as for GPUs.
-                        None if !feeds.values().any(|f| f.0 == *node) => {
-                            ep.state.set_warm(true, "")
-                        }
+                        None if !by_node.contains_key(node.as_str()) => ep.state.set_warm(true, ""),
                         None => ep
                             .state
                             .set_warm(false, &format!("model {model} has no warmup on {node}")),

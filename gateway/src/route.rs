@@ -146,11 +146,9 @@ pub struct Rule {
 pub enum Why {
     /// The pin header named it.
     Pinned,
-    /// By the sticky key: `key_hash` and each split variant's score (lowest wins).
-    Sticky {
-        key_hash: u64,
-        scores: Vec<(usize, f64)>,
-    },
+    /// By the sticky key, whose hash is `key_hash`: the split variant with the lowest
+    /// [`score`] wins.
+    Sticky { key_hash: u64 },
     /// The rule had a sticky key but the request did not carry it: weighted random.
     RandomNoKey { draw: u64, total: u64 },
     /// Weighted random: `draw` in `0..total`.
@@ -212,16 +210,13 @@ pub fn choose(rule: &Rule, req: &RequestView<'_>) -> (usize, Why) {
     if let Some(src) = &rule.sticky {
         if let Some(key) = req.value(src) {
             let key_hash = hash_bytes(key.as_bytes());
-            let scores: Vec<(usize, f64)> = rule
+            let best = rule
                 .split
                 .iter()
                 .map(|s| (s.variant, score(key_hash, &s.name, s.weight)))
-                .collect();
-            let best = scores
-                .iter()
                 .min_by(|a, b| a.1.total_cmp(&b.1))
                 .map_or(0, |s| s.0);
-            return (best, Why::Sticky { key_hash, scores });
+            return (best, Why::Sticky { key_hash });
         }
         let (v, draw) = weighted_random(rule);
         return (
@@ -270,12 +265,17 @@ pub fn score(key_hash: u64, variant: &str, weight: u32) -> f64 {
 
 /// FNV-1a 64, then SplitMix64's finaliser: stable across builds and machines.
 pub fn hash_bytes(b: &[u8]) -> u64 {
+    mix(fnv1a64(b))
+}
+
+/// FNV-1a, 64 bits.
+pub fn fnv1a64(b: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &c in b {
         h ^= u64::from(c);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    mix(h)
+    h
 }
 
 fn mix(mut z: u64) -> u64 {

@@ -455,13 +455,7 @@ impl Compiler {
             let sticky = rc
                 .sticky
                 .as_ref()
-                .and_then(|st| match (&st.header, &st.cookie) {
-                    (Some(h), _) => HeaderName::from_bytes(h.as_bytes())
-                        .ok()
-                        .map(Source::Header),
-                    (None, Some(c)) => Some(Source::Cookie(c.as_str().into())),
-                    (None, None) => None,
-                });
+                .and_then(|st| key_source(&st.header, &st.cookie));
             let shadow = rc.shadow.as_ref().and_then(|sh| {
                 index(&sh.variant).map(|variant| ShadowRt {
                     variant,
@@ -568,13 +562,9 @@ impl Compiler {
             cfg.request_labels
                 .iter()
                 .map(|(name, src)| {
-                    let source = match (&src.header, &src.cookie) {
-                        (Some(h), _) => HeaderName::from_bytes(h.as_bytes())
-                            .map(Source::Header)
-                            .unwrap_or_else(|_| Source::Cookie("".into())),
-                        (None, Some(c)) => Source::Cookie(c.as_str().into()),
-                        (None, None) => Source::Cookie("".into()),
-                    };
+                    // Validation guarantees a source; an empty cookie name never matches.
+                    let source = key_source(&src.header, &src.cookie)
+                        .unwrap_or_else(|| Source::Cookie("".into()));
                     (name.as_str().into(), source)
                 })
                 .collect(),
@@ -656,6 +646,17 @@ fn split_url(url: &str) -> Result<(Scheme, Authority, Box<str>), String> {
         .map(|p| p.path().trim_end_matches('/').to_owned())
         .unwrap_or_default();
     Ok((scheme, authority, prefix.into()))
+}
+
+/// Where a key is read from: the header when one is named (and valid), else the cookie.
+fn key_source(header: &Option<String>, cookie: &Option<String>) -> Option<Source> {
+    match (header, cookie) {
+        (Some(h), _) => HeaderName::from_bytes(h.as_bytes())
+            .ok()
+            .map(Source::Header),
+        (None, Some(c)) => Some(Source::Cookie(c.as_str().into())),
+        (None, None) => None,
+    }
 }
 
 #[cfg(test)]
