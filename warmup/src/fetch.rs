@@ -160,6 +160,16 @@ impl JobCtx {
         self.abort.cancel();
     }
 
+    /// Stops the job for a failure of the file `path`: fatal, or transient past its retries.
+    /// `Stopped` (the job is already stopping) adds nothing.
+    pub(crate) fn fail_with(&self, path: &str, f: Fail) {
+        match f {
+            Fail::Fatal(e) => self.fail(e),
+            Fail::Transient { reason, connect } => self.fail(self.exhausted(path, reason, connect)),
+            Fail::Stopped => {}
+        }
+    }
+
     pub(crate) fn take_error(&self) -> Option<WarmupError> {
         lock(&self.first_error).take()
     }
@@ -366,22 +376,6 @@ pub(crate) fn join_error(e: tokio::task::JoinError) -> WarmupError {
     WarmupError::io("warmup task failed", io::Error::other(e.to_string()))
 }
 
-/// A positioned write on a blocking thread, after the test hook.
-pub(crate) fn blocking_write(
-    hooks: &Hooks,
-    file: &File,
-    path: &str,
-    partial: &Path,
-    buf: &[u8],
-    offset: u64,
-) -> Result<(), Fail> {
-    if let Some(hook) = &hooks.before_write {
-        hook(path, offset, buf.len()).map_err(|e| Fail::Fatal(write_error(path, partial, e)))?;
-    }
-    file.write_all_at(buf, offset)
-        .map_err(|e| Fail::Fatal(write_error(path, partial, e)))
-}
-
 /// Gathers received buffers (without copying them) into one positioned, vectored write
 /// (`pwritev`) per [`WRITE_BUF`] bytes.
 pub(crate) struct Writer<'a> {
@@ -446,21 +440,23 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// [`blocking_write`] of several buffers with `pwritev`, continuing after short writes.
-fn write_vectored(
+/// Writes `bufs` at `offset` of the `.partial` with `pwritev`, continuing after short writes,
+/// after the test hook.
+pub(crate) fn write_vectored<B: AsRef<[u8]>>(
     hooks: &Hooks,
     file: &File,
     path: &str,
     partial: &Path,
-    bufs: &[Bytes],
+    bufs: &[B],
     mut offset: u64,
 ) -> Result<(), Fail> {
     let fail = |e: io::Error| Fail::Fatal(write_error(path, partial, e));
     if let Some(hook) = &hooks.before_write {
-        let len = bufs.iter().map(Bytes::len).sum();
+        let len = bufs.iter().map(|b| b.as_ref().len()).sum();
         hook(path, offset, len).map_err(fail)?;
     }
-    let mut slices: Vec<io::IoSlice<'_>> = bufs.iter().map(|b| io::IoSlice::new(b)).collect();
+    let mut slices: Vec<io::IoSlice<'_>> =
+        bufs.iter().map(|b| io::IoSlice::new(b.as_ref())).collect();
     let mut rest = &mut slices[..];
     while !rest.is_empty() {
         let written = match rustix::io::pwritev(file, rest, offset) {
@@ -653,11 +649,8 @@ async fn run_workers(ctx: &Arc<JobCtx>, f: &Arc<FileCtx>) {
     }
     while let Some(res) = workers.join_next().await {
         match res {
-            Ok(Ok(())) | Ok(Err(Fail::Stopped)) => {}
-            Ok(Err(Fail::Fatal(e))) => ctx.fail(e),
-            Ok(Err(Fail::Transient { reason, connect })) => {
-                ctx.fail(ctx.exhausted(&f.entry.path, reason, connect))
-            }
+            Ok(Ok(())) => {}
+            Ok(Err(fail)) => ctx.fail_with(&f.entry.path, fail),
             Err(e) => ctx.fail(join_error(e)),
         }
     }

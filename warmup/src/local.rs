@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::fetch::{blocking_write, hash_in_order, join_error, Fail, FileCtx, JobCtx};
+use crate::fetch::{hash_in_order, join_error, write_vectored, Fail, FileCtx, JobCtx};
 use crate::manifest::MANIFEST_FILE;
 use crate::WarmupError;
 
@@ -93,7 +93,7 @@ impl LocalSource {
                         )))
                     }
                 }
-                blocking_write(&hooks, &dst, &rel, &partial, &buf[..n], offset)?;
+                write_vectored(&hooks, &dst, &rel, &partial, &[&buf[..n]], offset)?;
                 hash_in_order(&hash, offset, &[&buf[..n]]);
                 Ok(buf)
             })

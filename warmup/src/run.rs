@@ -12,9 +12,7 @@ use std::time::{Instant, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use crate::fetch::{
-    fetch_file, join_error, remove_if_exists, with_suffix, Fail, JobCtx, SourceImpl,
-};
+use crate::fetch::{fetch_file, join_error, remove_if_exists, with_suffix, JobCtx, SourceImpl};
 use crate::http::HttpSource;
 use crate::local::LocalSource;
 use crate::manifest::{
@@ -224,15 +222,10 @@ async fn run_job(
                                 tracing::warn!(error = %e, "warmup: could not update the verified record");
                             }
                         }
-                        Err(Fail::Fatal(e)) => {
-                            ctx.fail(e);
+                        Err(fail) => {
+                            ctx.fail_with(&entry.path, fail);
                             break;
                         }
-                        Err(Fail::Transient { reason, connect }) => {
-                            ctx.fail(ctx.exhausted(&entry.path, reason, connect));
-                            break;
-                        }
-                        Err(Fail::Stopped) => break,
                     }
                 }
                 resumed
@@ -252,15 +245,14 @@ async fn run_job(
     // Keep only this manifest's files in the record.
     {
         let paths: Vec<String> = manifest.files.iter().map(|e| e.path.clone()).collect();
-        let snapshot = {
+        let (record, dest) = (record.clone(), job.dest.clone());
+        let saved = tokio::task::spawn_blocking(move || {
             let mut rec = record.lock().unwrap_or_else(|e| e.into_inner());
             rec.files.retain(|p, _| paths.contains(p));
-            rec.clone()
-        };
-        let dest = job.dest.clone();
-        let saved = tokio::task::spawn_blocking(move || snapshot.save(&dest))
-            .await
-            .map_err(join_error)?;
+            rec.save(&dest)
+        })
+        .await
+        .map_err(join_error)?;
         if let Err(e) = saved {
             tracing::warn!(error = %e, "warmup: could not write the verified record");
         }
@@ -499,21 +491,23 @@ async fn preread(
     Ok((total, resident))
 }
 
+/// Adds a file just verified to the record and saves it. The lock is held through the save:
+/// saves from several file workers share one temporary file, so they must not overlap.
 async fn record_verified(
     dest: &Path,
     record: &Arc<Mutex<VerifiedRecord>>,
     entry: &ManifestEntry,
 ) -> io::Result<()> {
-    let meta = tokio::fs::metadata(dest.join(&entry.path)).await?;
-    let snapshot = {
+    let (dest, record) = (dest.to_path_buf(), record.clone());
+    let (path, sha256) = (entry.path.clone(), entry.sha256.clone());
+    tokio::task::spawn_blocking(move || {
+        let meta = fs::metadata(dest.join(&path))?;
         let mut rec = record.lock().unwrap_or_else(|e| e.into_inner());
-        rec.insert(&entry.path, &meta, &entry.sha256);
-        rec.clone()
-    };
-    let dest = dest.to_path_buf();
-    tokio::task::spawn_blocking(move || snapshot.save(&dest))
-        .await
-        .map_err(|e| io::Error::other(e.to_string()))?
+        rec.insert(&path, &meta, &sha256);
+        rec.save(&dest)
+    })
+    .await
+    .map_err(|e| io::Error::other(e.to_string()))?
 }
 
 /// `<dest>/.infergate-verified.json`: files this crate verified, keyed by path, with the size,

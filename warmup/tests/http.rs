@@ -66,25 +66,13 @@ async fn fetches_verifies_and_places_every_file_then_skips_them() {
 
     // Second run: everything is in place and trusted through the verified record.
     server.state.clear_requests();
-    let report = run(
-        job(server.source(), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run_ok(server.source(), dest.path(), tuning()).await.0;
     assert_eq!(server.state.file_requests(), 0);
     assert_eq!((report.files_skipped, report.bytes_transferred), (5, 0));
 
     // Without the record the files are hashed, and still not fetched.
     std::fs::remove_file(dest.path().join(".infergate-verified.json")).unwrap();
-    let report = run(
-        job(server.source(), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run_ok(server.source(), dest.path(), tuning()).await.0;
     assert_eq!(server.state.file_requests(), 0);
     assert_eq!(report.files_skipped, 5);
 
@@ -94,13 +82,7 @@ async fn fetches_verifies_and_places_every_file_then_skips_them() {
     bytes[1000] ^= 1;
     std::thread::sleep(Duration::from_millis(20));
     std::fs::write(&target, &bytes).unwrap();
-    let report = run(
-        job(server.source(), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run_ok(server.source(), dest.path(), tuning()).await.0;
     assert_eq!(report.files_fetched, 1);
     assert_dest_matches(dest.path(), &files);
 }
@@ -147,13 +129,7 @@ async fn server_without_range_support_is_streamed_whole() {
         parallel_files: 1,
         ..tuning()
     };
-    let report = run(
-        job(server.source(), dest.path(), t),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run_ok(server.source(), dest.path(), t).await.0;
     assert_dest_matches(dest.path(), &files);
     assert_eq!(report.retries, 0);
     for path in files.keys().filter(|p| *p != "empty.bin") {
@@ -196,13 +172,7 @@ async fn missing_file_fails_naming_it() {
         .not_found
         .insert("model-00002-of-00002.safetensors".into());
     let dest = TempDir::new("http-404");
-    let err = run(
-        job(server.source(), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_err(server.source(), dest.path(), tuning()).await.0;
     assert!(matches!(err, WarmupError::NotFound { .. }), "{err:?}");
     assert_eq!(err.code(), "not_found");
     assert!(
@@ -237,13 +207,7 @@ async fn server_errors_and_resets_are_retried() {
         .insert("model-00002-of-00002.safetensors".into(), 3);
     server.faults().reset.insert("config.json".into(), 1);
     let dest = TempDir::new("http-retry");
-    let report = run(
-        job(server.source(), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run_ok(server.source(), dest.path(), tuning()).await.0;
     assert_dest_matches(dest.path(), &files);
     assert!(report.retries >= 7, "{report:?}");
     // A reset range is continued, not started over: the retry asks for the second half only.
@@ -266,13 +230,7 @@ async fn corrupt_bytes_are_fetched_again() {
         .corrupt
         .insert("model-00001-of-00002.safetensors".into(), 1);
     let dest = TempDir::new("http-corrupt-once");
-    let report = run(
-        job(server.source(), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run_ok(server.source(), dest.path(), tuning()).await.0;
     assert_dest_matches(dest.path(), &files);
     assert_eq!(report.retries, 1);
 }
@@ -306,13 +264,7 @@ async fn persistent_corruption_fails_and_never_exposes_the_file() {
         retries: 2,
         ..tuning()
     };
-    let err = run(
-        job(server.source(), dest.path(), t),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_err(server.source(), dest.path(), t).await.0;
     stop.store(true, Ordering::Relaxed);
     watcher.join().unwrap();
     match &err {
@@ -353,13 +305,7 @@ async fn insufficient_space_is_detected_before_fetching() {
     );
     server.faults().manifest_override = Some(Bytes::from(manifest));
     let dest = TempDir::new("http-space");
-    let err = run(
-        job(server.source(), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_err(server.source(), dest.path(), tuning()).await.0;
     assert!(
         matches!(err, WarmupError::InsufficientSpace { needed, .. } if needed == 1 << 55),
         "{err:?}"
@@ -422,13 +368,7 @@ async fn disk_full_mid_job_keeps_partial_and_resumes() {
     assert!(finished.len() >= 6, "{finished:?}");
 
     // The disk has room again: the next run resumes and fetches only the rest.
-    let report = run(
-        job(server.source(), dest.path(), t),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run_ok(server.source(), dest.path(), t).await.0;
     assert_dest_matches(dest.path(), &files);
     let chunk = 256 * 1024u64;
     for &c in &finished {
@@ -490,13 +430,7 @@ async fn cancel_leaves_resumable_state_and_a_second_run_finishes() {
     assert!(!dest.path().join("w.safetensors").exists());
 
     server.faults().frame_delay = None;
-    let report = run(
-        job(server.source(), dest.path(), t),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run_ok(server.source(), dest.path(), t).await.0;
     assert_dest_matches(dest.path(), &files);
     let chunk = 256 * 1024u64;
     for c in 0..16u64 {
@@ -530,13 +464,7 @@ async fn a_second_job_on_the_same_dest_is_refused() {
     while server.state.file_requests() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let err = run(
-        job(server.source(), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_err(server.source(), dest.path(), tuning()).await.0;
     assert!(matches!(err, WarmupError::Busy { .. }), "{err:?}");
     first.await.unwrap().unwrap();
     assert_dest_matches(dest.path(), &files);
@@ -557,13 +485,7 @@ async fn stale_resume_state_is_discarded() {
         ),
     )
     .unwrap();
-    let report = run(
-        job(server.source(), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run_ok(server.source(), dest.path(), tuning()).await.0;
     assert_dest_matches(dest.path(), &files);
     assert_eq!(report.bytes_resumed, 0);
     assert_eq!(report.bytes_transferred, MIB as u64);
@@ -579,13 +501,7 @@ async fn bandwidth_cap_holds() {
         ..tuning()
     };
     let started = Instant::now();
-    run(
-        job(server.source(), dest.path(), t),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    run_ok(server.source(), dest.path(), t).await;
     let secs = started.elapsed().as_secs_f64();
     // 2 MiB at 4 MiB/s with a 0.1 s burst: at least ~0.4 s.
     assert!(secs >= 0.38, "{secs}");
@@ -632,13 +548,7 @@ async fn bad_manifest_entry_is_named() {
         "a".repeat(64)
     )));
     let dest = TempDir::new("http-badmanifest");
-    let err = run(
-        job(server.source(), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_err(server.source(), dest.path(), tuning()).await.0;
     let msg = err.to_string();
     assert!(
         matches!(err, WarmupError::InvalidManifest { .. }),
@@ -682,13 +592,9 @@ async fn https_source_is_verified_against_the_ca_file() {
         retry_backoff_ms: 1000,
         ..tuning()
     };
-    let err = run(
-        job(server.source(), &dir.path().join("dest2"), strict),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_err(server.source(), &dir.path().join("dest2"), strict)
+        .await
+        .0;
     let msg = err.to_string();
     assert_eq!(err.code(), "unreachable", "{msg}");
     assert!(
@@ -702,19 +608,15 @@ async fn https_source_is_verified_against_the_ca_file() {
 #[tokio::test]
 async fn bad_tuning_is_rejected() {
     let dest = TempDir::new("http-reject");
-    let err = run(
-        job(
-            Source::Http("http://127.0.0.1:9/m".into()),
-            dest.path(),
-            Tuning {
-                parallel_ranges: 0,
-                ..tuning()
-            },
-        ),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
+    let err = run_err(
+        Source::Http("http://127.0.0.1:9/m".into()),
+        dest.path(),
+        Tuning {
+            parallel_ranges: 0,
+            ..tuning()
+        },
     )
     .await
-    .unwrap_err();
+    .0;
     assert_eq!(err.code(), "invalid_job");
 }

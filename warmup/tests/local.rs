@@ -77,13 +77,9 @@ async fn local_source_copies_verifies_and_skips() {
     assert_dest_matches(dest.path(), &files);
     assert!(progress.snapshot().is_warm());
     assert_eq!(report.bytes_transferred, report.bytes_total);
-    let again = run(
-        job(Source::Local(src.path().into()), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let again = run_ok(Source::Local(src.path().into()), dest.path(), tuning())
+        .await
+        .0;
     assert_eq!((again.files_skipped, again.bytes_transferred), (4, 0));
 }
 
@@ -103,13 +99,9 @@ async fn local_source_that_differs_from_its_manifest_fails_cleanly() {
         retries: 1,
         ..tuning()
     };
-    let err = run(
-        job(Source::Local(src.path().into()), dest.path(), t),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_err(Source::Local(src.path().into()), dest.path(), t)
+        .await
+        .0;
     assert!(
         matches!(&err, WarmupError::ChecksumMismatch { path, attempts: 2, .. } if path == "model-00002-of-00002.safetensors"),
         "{err:?}"
@@ -130,25 +122,17 @@ async fn local_missing_file_and_missing_manifest_are_named() {
     let src = TempDir::new("local-missing");
     write_tree(src.path(), &files);
     let dest = TempDir::new("local-missing-dest");
-    let err = run(
-        job(Source::Local(src.path().into()), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_err(Source::Local(src.path().into()), dest.path(), tuning())
+        .await
+        .0;
     assert!(matches!(err, WarmupError::NotFound { .. }), "{err:?}");
     assert!(err.to_string().contains("manifest.json"), "{err}");
 
     write_manifest(src.path()).unwrap();
     std::fs::remove_file(src.path().join("config.json")).unwrap();
-    let err = run(
-        job(Source::Local(src.path().into()), dest.path(), tuning()),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_err(Source::Local(src.path().into()), dest.path(), tuning())
+        .await
+        .0;
     assert!(matches!(err, WarmupError::NotFound { .. }), "{err:?}");
     assert!(
         err.to_string().starts_with("config.json: not found"),
@@ -186,13 +170,9 @@ async fn local_disk_full_then_resume() {
     .unwrap_err();
     assert!(matches!(err, WarmupError::NoSpace { .. }), "{err:?}");
     assert!(dest.path().join("w.safetensors.partial.state").exists());
-    let report = run(
-        job(Source::Local(src.path().into()), dest.path(), t),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run_ok(Source::Local(src.path().into()), dest.path(), t)
+        .await
+        .0;
     assert_dest_matches(dest.path(), &files);
     assert!(report.bytes_resumed >= MIB as u64, "{report:?}");
     assert_eq!(
@@ -204,16 +184,12 @@ async fn local_disk_full_then_resume() {
 #[tokio::test]
 async fn source_and_dest_must_differ() {
     let src = TempDir::new("local-same");
-    let err = run(
-        job(
-            Source::Local(src.path().into()),
-            src.path(),
-            Tuning::default(),
-        ),
-        Arc::new(Progress::new()),
-        CancelToken::new(),
+    let err = run_err(
+        Source::Local(src.path().into()),
+        src.path(),
+        Tuning::default(),
     )
     .await
-    .unwrap_err();
+    .0;
     assert_eq!(err.code(), "invalid_job");
 }

@@ -127,6 +127,23 @@ pub async fn run_ok(source: Source, dest: &Path, tuning: Tuning) -> (Report, Arc
     (report, progress)
 }
 
+/// Runs a job that must fail; its error and progress.
+pub async fn run_err(
+    source: Source,
+    dest: &Path,
+    tuning: Tuning,
+) -> (infergate_warmup::WarmupError, Arc<Progress>) {
+    let progress = Arc::new(Progress::new());
+    let err = infergate_warmup::run(
+        job(source, dest, tuning),
+        progress.clone(),
+        CancelToken::new(),
+    )
+    .await
+    .unwrap_err();
+    (err, progress)
+}
+
 /// Checks that `dest` holds exactly `files` (plus the verified record) and no leftovers.
 pub fn assert_dest_matches(dest: &Path, files: &BTreeMap<String, Bytes>) {
     for (path, data) in files {
