@@ -307,11 +307,16 @@ impl ObservedBody {
         // A body of known length may be dropped by the server as soon as its last byte is
         // written, without being polled to its end: finish here when nothing is left.
         if self.first.is_none() && self.inner.is_end_stream() {
-            self.done = true;
-            self.exchange.usage = self.observer.usage();
-            self.exchange.finish(Outcome::for_status(self.status));
+            self.end(Outcome::for_status(self.status));
         }
         Poll::Ready(Some(Ok(frame)))
+    }
+
+    /// Records the stream's usage and finishes the exchange with `outcome`.
+    fn end(&mut self, outcome: Outcome) {
+        self.done = true;
+        self.exchange.usage = self.observer.usage();
+        self.exchange.finish(outcome);
     }
 
     /// Ends the body after a failure. An event stream gets a final SSE error event (the client
@@ -322,9 +327,7 @@ impl ObservedBody {
         code: &'static str,
         message: &str,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.done = true;
-        self.exchange.usage = self.observer.usage();
-        self.exchange.finish(outcome);
+        self.end(outcome);
         if self.sse {
             Poll::Ready(Some(Ok(Frame::data(sse_error_event(code, message)))))
         } else {
@@ -365,9 +368,7 @@ impl Body for ObservedBody {
                 &format!("upstream failed mid-response: {e}"),
             ),
             Poll::Ready(None) => {
-                this.done = true;
-                this.exchange.usage = this.observer.usage();
-                this.exchange.finish(Outcome::for_status(this.status));
+                this.end(Outcome::for_status(this.status));
                 Poll::Ready(None)
             }
             Poll::Pending => {
