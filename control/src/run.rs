@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use infergate_gpu::policy::{GpuVerdict, Policy};
+use infergate_gpu::policy::Policy;
 use infergate_gpu::probe::{unix_ms, GpuProbe};
 use infergate_remediate::{GpuVerdict as RemedyVerdict, Remediator};
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
@@ -117,7 +117,7 @@ pub async fn run(
             read_at,
         );
         if let Some(r) = remediator.as_mut() {
-            let input: Vec<RemedyVerdict> = verdicts.iter().map(remedy_verdict).collect();
+            let input: Vec<RemedyVerdict> = verdicts.iter().map(RemedyVerdict::from).collect();
             let outcome = r.observe(&input).await;
             tracing::debug!(?outcome, "remediation");
         }
@@ -125,15 +125,5 @@ pub async fn run(
             _ = tokio::time::sleep(interval) => {}
             _ = wake.notified() => {}
         }
-    }
-}
-
-fn remedy_verdict(v: &GpuVerdict) -> RemedyVerdict {
-    RemedyVerdict {
-        gpu: v.index,
-        severity: v.state,
-        action: v.action,
-        reasons: v.findings.iter().map(|f| f.reason.clone()).collect(),
-        codes: v.findings.iter().map(|f| f.code.clone()).collect(),
     }
 }

@@ -128,17 +128,6 @@ fn report(
     }
 }
 
-/// The JSON form of a reading and its verdicts (a [`CheckReport`]).
-pub fn render_json(reading: &NodeReading, verdicts: &[GpuVerdict]) -> String {
-    let worst = verdicts.iter().map(|v| v.state).max();
-    let exit_code = match worst {
-        Some(Severity::Unhealthy) => EXIT_UNHEALTHY,
-        Some(_) => EXIT_HEALTHY,
-        None => EXIT_CANNOT_READ,
-    };
-    to_json(&report(reading, verdicts, worst, exit_code, None))
-}
-
 fn to_json(report: &CheckReport) -> String {
     serde_json::to_string_pretty(report)
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise the report: {e}\"}}"))

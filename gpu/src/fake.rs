@@ -110,11 +110,6 @@ impl FakeProbe {
     pub fn reads(&self) -> usize {
         self.lock().reads
     }
-
-    /// How many scripted entries are left.
-    pub fn remaining(&self) -> usize {
-        self.lock().script.len()
-    }
 }
 
 impl GpuProbe for FakeProbe {

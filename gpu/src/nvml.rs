@@ -87,6 +87,21 @@ enum CallError {
     Internal(String),
 }
 
+impl CallError {
+    /// What went wrong with the call of `name`, for people.
+    fn message(&self, name: &str) -> String {
+        match self {
+            CallError::Timeout(d) => format!("{name} did not answer within {}", human_duration(*d)),
+            CallError::StillHung(since) => format!(
+                "{name} still has not answered a call made {} ago",
+                human_duration(Duration::from_millis(since.as_millis() as u64 / 100 * 100))
+            ),
+            CallError::Nvml(e) => format!("{name} failed: {e}"),
+            CallError::Internal(msg) => msg.clone(),
+        }
+    }
+}
+
 struct HungCall {
     since: Instant,
     done: Arc<AtomicBool>,
@@ -481,22 +496,13 @@ impl GpuCall<'_> {
                 self.nvml_error(name, e);
                 None
             }
-            Err(CallError::Timeout(d)) => {
-                self.fault(
-                    CallFault::Timeout,
-                    format!("{name} did not answer within {}", human_duration(d)),
-                );
+            Err(e @ CallError::Timeout(_)) => {
+                self.fault(CallFault::Timeout, e.message(name));
                 self.stopped = Some(name);
                 None
             }
-            Err(CallError::StillHung(since)) => {
-                self.fault(
-                    CallFault::Timeout,
-                    format!(
-                        "{name} still has not answered a call made {} ago",
-                        human_duration(Duration::from_millis(since.as_millis() as u64 / 100 * 100))
-                    ),
-                );
+            Err(e @ CallError::StillHung(_)) => {
+                self.fault(CallFault::Timeout, e.message(name));
                 None
             }
             Err(CallError::Internal(msg)) => {
@@ -745,24 +751,7 @@ impl GpuProbe for NvmlProbe {
             .call(None, "nvmlDeviceGetCount_v2", move || nvml.device_count())
         {
             Ok(n) => n,
-            Err(CallError::Timeout(d)) => {
-                return Err(ProbeError::Failed(format!(
-                    "nvmlDeviceGetCount_v2 did not answer within {}",
-                    human_duration(d)
-                )))
-            }
-            Err(CallError::StillHung(d)) => {
-                return Err(ProbeError::Failed(format!(
-                    "nvmlDeviceGetCount_v2 still has not answered a call made {} ago",
-                    human_duration(Duration::from_millis(d.as_millis() as u64 / 100 * 100))
-                )))
-            }
-            Err(CallError::Nvml(e)) => {
-                return Err(ProbeError::Failed(format!(
-                    "nvmlDeviceGetCount_v2 failed: {e}"
-                )))
-            }
-            Err(CallError::Internal(msg)) => return Err(ProbeError::Failed(msg)),
+            Err(e) => return Err(ProbeError::Failed(e.message("nvmlDeviceGetCount_v2"))),
         };
         let mut gpus: Vec<GpuReading> = (0..count).map(|i| self.read_gpu(i)).collect();
 

@@ -769,10 +769,6 @@ impl Policy {
         }
     }
 
-    pub fn config(&self) -> &PolicyConfig {
-        &self.config
-    }
-
     /// The key a GPU's memory is kept under: its UUID, else the UUID last seen at its index,
     /// else `index:N`.
     fn key_for(&self, g: &GpuReading) -> String {
@@ -859,15 +855,7 @@ impl Policy {
 
     /// The states of the last evaluation, for the health feed.
     pub fn gpu_states(&self) -> Vec<GpuState> {
-        self.last
-            .iter()
-            .map(|v| v.to_gpu_state(self.last_read_at_ms))
-            .collect()
-    }
-
-    /// The verdicts of the last evaluation.
-    pub fn last_verdicts(&self) -> &[GpuVerdict] {
-        &self.last
+        gpu_states(&self.last, self.last_read_at_ms)
     }
 
     /// Forgets the XIDs remembered for a GPU (after a successful reset or reboot). Its state

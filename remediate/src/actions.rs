@@ -33,16 +33,6 @@ pub enum ActionError {
     Other(String),
 }
 
-impl ActionError {
-    /// The HTTP status of a Kubernetes API refusal.
-    pub fn status_code(&self) -> Option<u16> {
-        match self {
-            ActionError::Kube(kube::Error::Api(status)) => Some(status.code),
-            _ => None,
-        }
-    }
-}
-
 /// What can be done to this node. Reads (`node_state`, `fleet_health`) have no side effect;
 /// every other method is an action, and [`DryRun`](crate::DryRun) takes none of them.
 pub trait NodeActions: Send + Sync {

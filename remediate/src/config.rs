@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use infergate_config::Dur;
+use infergate_config::{ConfigError, Dur};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -198,22 +198,15 @@ impl TaintEffect {
     }
 }
 
-/// A setting that cannot work, with the path of the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("remediation.{path}: {message}")]
-pub struct ConfigError {
-    pub path: String,
-    pub message: String,
-}
-
 impl RemediationConfig {
-    /// Checks what serde cannot: ranges and non-empty names. Returns every problem found.
+    /// Checks what serde cannot: ranges and non-empty names. Returns every problem found, each
+    /// with the path of the field under `remediation.`.
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
-        let mut fail = |path: &str, message: String| {
+        let mut fail = |path: &str, reason: String| {
             errors.push(ConfigError {
-                path: path.into(),
-                message,
+                path: format!("remediation.{path}"),
+                reason,
             })
         };
         if self.max_concurrent_nodes == 0 {

@@ -19,10 +19,6 @@ impl<A> DryRun<A> {
     pub fn new(inner: A) -> Self {
         DryRun { inner }
     }
-
-    pub fn inner(&self) -> &A {
-        &self.inner
-    }
 }
 
 fn would<T: Send + 'static>(

@@ -1,21 +1,22 @@
 //! Remediation of GPU nodes for `infergate-control`.
 //!
 //! The control process feeds a [`Remediator`] the policy's per-GPU verdicts for its node
-//! ([`GpuVerdict`], built from `infergate_gpu::health::Finding`s with
-//! [`verdicts_from_findings`]); the remediator keeps the node's `GpuHealthy` condition and
-//! taint in line with them at once, and runs the disruptive steps — restart the model-server
-//! pod, drain, request a GPU reset or a reboot — under the safety rules: at most K nodes at
-//! once cluster-wide (leases), a cooldown per node, an escalation ladder with timeouts, and a
-//! fleet-wide circuit breaker. See `docs/remediation.md`.
+//! ([`GpuVerdict`], converted with `From` from each `infergate_gpu::policy::GpuVerdict`); the
+//! remediator keeps the node's `GpuHealthy` condition and taint in line with them at once, and
+//! runs the disruptive steps — restart the model-server pod, drain, request a GPU reset or a
+//! reboot — under the safety rules: at most K nodes at once cluster-wide (leases), a cooldown
+//! per node, an escalation ladder with timeouts, and a fleet-wide circuit breaker. See
+//! `docs/remediation.md`.
 //!
 //! ```no_run
-//! # async fn run(findings: Vec<infergate_gpu::health::Finding>) -> Result<(), infergate_remediate::ActionError> {
-//! use infergate_remediate::{verdicts_from_findings, KubeActions, RemediationConfig, Remediator};
+//! # async fn run(verdicts: Vec<infergate_gpu::policy::GpuVerdict>) -> Result<(), infergate_remediate::ActionError> {
+//! use infergate_remediate::{GpuVerdict, KubeActions, RemediationConfig, Remediator};
 //!
 //! let config = RemediationConfig::default();
 //! let kube = KubeActions::infer("gpu-node-7", config.clone()).await?;
 //! let mut remediator = Remediator::kubernetes(config, kube);
-//! let outcome = remediator.observe(&verdicts_from_findings(0..8, &findings)).await;
+//! let input: Vec<GpuVerdict> = verdicts.iter().map(GpuVerdict::from).collect();
+//! let outcome = remediator.observe(&input).await;
 //! println!("{:?} {:?}", outcome.state, outcome.steps);
 //! # Ok(())
 //! # }
@@ -37,8 +38,7 @@ mod types;
 
 pub use actions::{ActionError, BoxFuture, LockTicket, NodeActions, RemediationLock};
 pub use config::{
-    BreakerConfig, ConfigError, EvictionConfig, HookConfig, LadderConfig, RemediationConfig,
-    TaintEffect,
+    BreakerConfig, EvictionConfig, HookConfig, LadderConfig, RemediationConfig, TaintEffect,
 };
 pub use dry_run::DryRun;
 pub use kube::{KubeActions, EVENT_NAMESPACE, FIELD_MANAGER};
@@ -47,8 +47,8 @@ pub use metrics::{MetricsSnapshot, RemediationMetrics};
 pub use outcome::{Outcome, Rung, State, Step, Suppressed};
 pub use remediator::Remediator;
 pub use types::{
-    verdicts_from_findings, Cause, Cordon, EventKind, EvictionReport, FleetHealth, GpuCondition,
-    GpuVerdict, HostRequest, NodeEvent, NodeState, NodeTaint,
+    Cause, Cordon, EventKind, EvictionReport, FleetHealth, GpuCondition, GpuVerdict, HostRequest,
+    NodeEvent, NodeState, NodeTaint,
 };
 
 /// Node annotation marking a cordon as remediation's (value `infergate-control`), so that a

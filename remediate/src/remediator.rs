@@ -217,10 +217,6 @@ impl Remediator {
         self.metrics.clone()
     }
 
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
     /// Where the node stands.
     pub fn state(&self) -> State {
         match &self.episode {

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use infergate_gpu::health::{Action, Finding, Severity};
+use infergate_gpu::health::{Action, Severity};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TaintEffect;
@@ -33,29 +33,20 @@ impl GpuVerdict {
             codes: Vec::new(),
         }
     }
-
-    /// The worst severity and the strongest action among `findings` about `gpu` (others are
-    /// ignored), with their reasons and codes.
-    pub fn from_findings(gpu: u32, findings: &[Finding]) -> Self {
-        let mut verdict = GpuVerdict::healthy(gpu);
-        for f in findings.iter().filter(|f| f.gpu == gpu) {
-            verdict.severity = verdict.severity.max(f.severity);
-            verdict.action = verdict.action.max(f.action);
-            verdict.reasons.push(f.reason.clone());
-            verdict.codes.push(f.code.clone());
-        }
-        verdict
-    }
 }
 
-/// One verdict per GPU in `gpus`, from the policy's findings for the node.
-pub fn verdicts_from_findings(
-    gpus: impl IntoIterator<Item = u32>,
-    findings: &[Finding],
-) -> Vec<GpuVerdict> {
-    gpus.into_iter()
-        .map(|gpu| GpuVerdict::from_findings(gpu, findings))
-        .collect()
+impl From<&infergate_gpu::policy::GpuVerdict> for GpuVerdict {
+    /// The policy's verdict for one GPU: its published state, its action, and the reasons and
+    /// codes of its findings.
+    fn from(v: &infergate_gpu::policy::GpuVerdict) -> Self {
+        GpuVerdict {
+            gpu: v.index,
+            severity: v.state,
+            action: v.action,
+            reasons: v.findings.iter().map(|f| f.reason.clone()).collect(),
+            codes: v.findings.iter().map(|f| f.code.clone()).collect(),
+        }
+    }
 }
 
 /// Why an action is taken: the GPUs concerned and the finding, for events and hooks.

@@ -69,6 +69,33 @@ impl KubeActions {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Applies `edit` to slot `slot` if this node holds it: read, check we still hold it, write
+    /// with that resourceVersion; one more round on a conflict. The updated lease, or `None`
+    /// when the slot is gone, held by another node, or still in conflict.
+    async fn update_held(
+        &self,
+        slot: &str,
+        edit: impl Fn(&mut LeaseSpec),
+    ) -> Result<Option<Lease>, ActionError> {
+        let leases = self.leases();
+        for _ in 0..2 {
+            let Some(mut lease) = leases.get_opt(slot).await? else {
+                return Ok(None);
+            };
+            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+            if spec.holder_identity.as_deref() != Some(self.node.as_str()) {
+                return Ok(None);
+            }
+            edit(spec);
+            match leases.replace(slot, &post_params(), &lease).await {
+                Ok(updated) => return Ok(Some(updated)),
+                Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(None)
+    }
 }
 
 fn ticket(name: &str, lease: &Lease) -> LockTicket {
@@ -105,51 +132,28 @@ impl RemediationLock for KubeActions {
 
     fn renew<'a>(&'a self, ticket: &'a mut LockTicket) -> BoxFuture<'a, Result<bool, ActionError>> {
         Box::pin(async move {
-            let leases = self.leases();
-            // Read, check we still hold it, write with that resourceVersion; one more round on
-            // a conflict.
-            for _ in 0..2 {
-                let Some(mut lease) = leases.get_opt(&ticket.slot).await? else {
-                    return Ok(false);
-                };
-                let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-                if spec.holder_identity.as_deref() != Some(self.node.as_str()) {
-                    return Ok(false);
+            let renewed = self
+                .update_held(&ticket.slot, |spec| {
+                    spec.renew_time = Some(MicroTime(Timestamp::now()));
+                })
+                .await?;
+            Ok(match renewed {
+                Some(updated) => {
+                    ticket.resource_version = updated.metadata.resource_version;
+                    true
                 }
-                spec.renew_time = Some(MicroTime(Timestamp::now()));
-                match leases.replace(&ticket.slot, &post_params(), &lease).await {
-                    Ok(updated) => {
-                        ticket.resource_version = updated.metadata.resource_version;
-                        return Ok(true);
-                    }
-                    Err(kube::Error::Api(s)) if s.code == 409 => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Ok(false)
+                None => false,
+            })
         })
     }
 
     fn release(&self, ticket: LockTicket) -> BoxFuture<'_, Result<(), ActionError>> {
         Box::pin(async move {
-            let leases = self.leases();
-            for _ in 0..2 {
-                let Some(mut lease) = leases.get_opt(&ticket.slot).await? else {
-                    return Ok(());
-                };
-                let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-                if spec.holder_identity.as_deref() != Some(self.node.as_str()) {
-                    return Ok(());
-                }
-                spec.holder_identity = None;
-                match leases.replace(&ticket.slot, &post_params(), &lease).await {
-                    Ok(_) => {
-                        tracing::info!(node = %self.node, lease = %ticket.slot, "remediation lease released");
-                        return Ok(());
-                    }
-                    Err(kube::Error::Api(s)) if s.code == 409 => continue,
-                    Err(e) => return Err(e.into()),
-                }
+            let released = self
+                .update_held(&ticket.slot, |spec| spec.holder_identity = None)
+                .await?;
+            if released.is_some() {
+                tracing::info!(node = %self.node, lease = %ticket.slot, "remediation lease released");
             }
             Ok(())
         })
