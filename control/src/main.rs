@@ -185,12 +185,19 @@ fn warmup_once(job: infergate_warmup::WarmupJob) -> ExitCode {
         }
     };
     rt.block_on(async move {
+        let signals = match Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot watch signals: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let progress = Arc::new(infergate_warmup::Progress::new());
         let cancel = infergate_warmup::CancelToken::new();
         let mut run = tokio::spawn(infergate_warmup::run(job, progress.clone(), cancel.clone()));
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let mut signals = std::pin::pin!(wait_for_signal());
+        let mut signals = std::pin::pin!(signals.wait());
         let mut stopping = false;
         let result = loop {
             tokio::select! {
@@ -214,7 +221,7 @@ fn warmup_once(job: infergate_warmup::WarmupJob) -> ExitCode {
                     "warm: {} files ({} fetched, {} already in place), {} bytes transferred in {:.1} s",
                     report.files_total,
                     report.files_fetched,
-                    report.files_total.saturating_sub(report.files_fetched),
+                    report.files_skipped,
                     report.bytes_transferred,
                     report.elapsed_secs
                 );
@@ -433,7 +440,7 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
         let api = Arc::new(server::Api {
             feed: feed.clone(),
             metrics: registry,
-            warmups: Some(warmups.clone()),
+            warmups: warmups.clone(),
         });
         let _server = server::spawn(listener, api);
         tracing::info!(listener = "control", addr = %addr, node = %node, "listening");
@@ -470,21 +477,6 @@ impl Signals {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
-        }
-    }
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

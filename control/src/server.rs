@@ -21,7 +21,7 @@ use crate::feed::{parse_query, Feed};
 pub struct Api {
     pub feed: Feed,
     pub metrics: Arc<prometheus::Registry>,
-    pub warmups: Option<crate::warmup::Warmups>,
+    pub warmups: crate::warmup::Warmups,
 }
 
 /// Largest warmup job body accepted.
@@ -68,23 +68,13 @@ async fn handle(
             json(StatusCode::OK, serde_json::to_vec(&doc).unwrap_or_default())
         }
         (&Method::GET, "/healthz") => json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
-        (&Method::GET, "/v1/warmup") => match &api.warmups {
-            Some(w) => json(
-                StatusCode::OK,
-                serde_json::to_vec(&serde_json::json!({"jobs": w.list()})).unwrap_or_default(),
-            ),
-            None => json(
-                StatusCode::NOT_FOUND,
-                br#"{"error":"warmup is not enabled"}"#.to_vec(),
-            ),
-        },
+        (&Method::GET, "/v1/warmup") => json(
+            StatusCode::OK,
+            serde_json::to_vec(&serde_json::json!({"jobs": api.warmups.list()}))
+                .unwrap_or_default(),
+        ),
         (&Method::POST, "/v1/warmup") => {
-            let Some(w) = api.warmups.clone() else {
-                return Ok(json(
-                    StatusCode::NOT_FOUND,
-                    br#"{"error":"warmup is not enabled"}"#.to_vec(),
-                ));
-            };
+            let w = &api.warmups;
             let body = match http_body_util::Limited::new(req.into_body(), MAX_JOB_BYTES)
                 .collect()
                 .await
