@@ -486,9 +486,7 @@ fn validate_model(
                     }
                 }
                 if kind == "labels" && !cfg.request_labels.contains_key(&vm.name) {
-                    let mut names: Vec<&str> =
-                        cfg.request_labels.keys().map(String::as_str).collect();
-                    names.sort_unstable();
+                    let names: Vec<&str> = cfg.request_labels.keys().map(String::as_str).collect();
                     push(
                         format!("{mpath}.name"),
                         format!(

@@ -23,6 +23,17 @@ fn errors(yaml: &str) -> Vec<String> {
     }
 }
 
+/// Each of `expected` begins one of `errs`, and `errs` has no others.
+fn assert_errors(errs: &[String], expected: &[&str]) {
+    for want in expected {
+        assert!(
+            errs.iter().any(|e| e.starts_with(want)),
+            "missing {want:?} in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
 #[test]
 fn valid_config_parses_with_defaults() {
     let cfg = Config::from_yaml(GOOD).unwrap();
@@ -89,7 +100,6 @@ models:
   - { name: m, backend: b }
   - { name: m, backend: a }
 "#;
-    let errs = errors(yaml);
     let expected = [
         "listeners.data.address: \"localhost\" is not an IP:PORT address",
         "backends[0].endpoints[0].url: \"10.0.0.1:8000\"",
@@ -102,13 +112,7 @@ models:
         "models[0].backend: unknown backend \"b\" (known: a, a)",
         "models[1].name: duplicate model name \"m\"",
     ];
-    for want in expected {
-        assert!(
-            errs.iter().any(|e| e.starts_with(want)),
-            "missing {want:?} in {errs:#?}"
-        );
-    }
-    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+    assert_errors(&errors(yaml), &expected);
 }
 
 #[test]
@@ -157,7 +161,6 @@ fn resilience_settings_are_checked() {
             "admin: { address: \"127.0.0.1:9190\" }",
             "admin: { address: \"127.0.0.1:9190\", token: short, token_env: X }\nretry_budget: { ratio: 1.5 }\nlimits: { max_headers: 0, max_header_bytes: 100 }\nshutdown: { drain_timeout: 0s }",
         );
-    let errs = errors(&yaml);
     let expected = [
         "listeners.admin.token_env: set either token or token_env, not both",
         "listeners.admin.token: must be at least 16 characters",
@@ -171,13 +174,7 @@ fn resilience_settings_are_checked() {
         "backends[1].outlier.base_ejection: 10m is longer than max_ejection (1m)",
         "backends[1].tls: cert_file and key_file go together",
     ];
-    for want in expected {
-        assert!(
-            errs.iter().any(|e| e.starts_with(want)),
-            "missing {want:?} in {errs:#?}"
-        );
-    }
-    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+    assert_errors(&errors(&yaml), &expected);
 }
 
 #[test]

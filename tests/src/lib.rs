@@ -270,7 +270,7 @@ impl Gateway {
     }
 
     pub async fn metric(&self, name: &str, filter: &[(&str, &str)]) -> f64 {
-        metric_sum(&self.metrics().await, name, filter)
+        metric_at(self.admin, name, filter).await
     }
 
     /// Waits until `metric` (summed over `filter`) reaches `value`.
@@ -281,24 +281,57 @@ impl Gateway {
         value: f64,
         within: Duration,
     ) {
-        let deadline = Instant::now() + within;
-        loop {
-            let v = self.metric(name, filter).await;
-            if v == value {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name}{filter:?} is {v}, never reached {value}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_metric_at(self.admin, name, filter, value, within).await;
     }
 
     pub async fn metrics(&self) -> String {
-        let r = get(self.admin, "/metrics").await;
-        assert_eq!(r.status, StatusCode::OK);
-        String::from_utf8(r.body().to_vec()).unwrap()
+        metrics_at(self.admin).await
+    }
+
+    /// The endpoint with this URL in `GET /admin/endpoints` (of the first backend).
+    pub async fn endpoint(&self, url: &str) -> serde_json::Value {
+        let v = get(self.admin, "/admin/endpoints").await.json();
+        v["backends"][0]["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == url)
+            .cloned()
+            .unwrap_or_else(|| panic!("no endpoint {url} in {v}"))
+    }
+}
+
+/// The Prometheus text served at `GET /metrics` on `addr` (gateway admin, simulator, control).
+pub async fn metrics_at(addr: SocketAddr) -> String {
+    let r = get(addr, "/metrics").await;
+    assert_eq!(r.status, StatusCode::OK);
+    String::from_utf8(r.body().to_vec()).unwrap()
+}
+
+/// `name` in the metrics at `addr`, summed over the series matching `filter`.
+pub async fn metric_at(addr: SocketAddr, name: &str, filter: &[(&str, &str)]) -> f64 {
+    metric_sum(&metrics_at(addr).await, name, filter)
+}
+
+/// Waits until `name` (summed over `filter`) in the metrics at `addr` reaches `value`.
+pub async fn wait_metric_at(
+    addr: SocketAddr,
+    name: &str,
+    filter: &[(&str, &str)],
+    value: f64,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let v = metric_at(addr, name, filter).await;
+        if v == value {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}{filter:?} is {v}, never reached {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -306,6 +339,17 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.config_path);
     }
+}
+
+/// A loopback address nothing listens on: bound to port 0, read, closed.
+pub fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// An `http://` URL on a loopback port nothing listens on.
+pub fn closed_port_url() -> String {
+    format!("http://{}", free_port())
 }
 
 /// A unique path in the system temp directory.
@@ -419,7 +463,16 @@ pub fn post_request(
 }
 
 pub async fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
-    send(addr, post_request(addr, path, body, &[]), false).await
+    post_with(addr, path, body, &[]).await
+}
+
+pub async fn post_with(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    send(addr, post_request(addr, path, body, headers), false).await
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> Reply {

@@ -78,12 +78,7 @@ async fn send_many(
                 };
                 let refs: Vec<(&str, &str)> =
                     h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let r = send(
-                    addr,
-                    post_request(addr, "/v1/completions", BODY, &refs),
-                    false,
-                )
-                .await;
+                let r = post_with(addr, "/v1/completions", BODY, &refs).await;
                 assert_eq!(r.status, StatusCode::OK);
                 let variant = r.headers["x-infergate-variant"]
                     .to_str()
@@ -215,12 +210,7 @@ async fn header_cookie_and_label_rules_and_pinning() {
         (vec![("x-infergate-variant", "nonexistent")], "stable"),
     ];
     for (headers, want) in cases {
-        let r = send(
-            gw.data,
-            post_request(gw.data, "/v1/completions", BODY, &headers),
-            false,
-        )
-        .await;
+        let r = post_with(gw.data, "/v1/completions", BODY, &headers).await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.headers["x-infergate-variant"], want, "{headers:?}");
         assert_eq!(
@@ -232,15 +222,11 @@ async fn header_cookie_and_label_rules_and_pinning() {
     let no_pin =
         canary_config(&v1, &v2, 1, 0, "", "").replace("allow_pin: true", "allow_pin: false");
     let gw = Gateway::start(&no_pin).await;
-    let r = send(
+    let r = post_with(
         gw.data,
-        post_request(
-            gw.data,
-            "/v1/completions",
-            BODY,
-            &[("x-infergate-variant", "canary")],
-        ),
-        false,
+        "/v1/completions",
+        BODY,
+        &[("x-infergate-variant", "canary")],
     )
     .await;
     assert_eq!(r.headers["x-infergate-variant"], "stable");
@@ -300,30 +286,22 @@ async fn slow_or_failing_shadow_changes_nothing_for_the_client() {
     };
     // Baseline without shadow copies.
     let base = Gateway::start(&config(&slow.url(), 0, 4)).await;
-    let reference = send(
+    let reference = post_with(
         base.data,
-        post_request(
-            base.data,
-            "/v1/chat/completions",
-            STREAM,
-            &[("x-request-id", "same")],
-        ),
-        false,
+        "/v1/chat/completions",
+        STREAM,
+        &[("x-request-id", "same")],
     )
     .await;
     let ttft_ref = reference.frames[0].0 - reference.sent;
     for shadow in [&slow, &failing] {
         let gw = Gateway::start(&config(&shadow.url(), 100, 4)).await;
         for _ in 0..3 {
-            let r = send(
+            let r = post_with(
                 gw.data,
-                post_request(
-                    gw.data,
-                    "/v1/chat/completions",
-                    STREAM,
-                    &[("x-request-id", "same")],
-                ),
-                false,
+                "/v1/chat/completions",
+                STREAM,
+                &[("x-request-id", "same")],
             )
             .await;
             assert_eq!(r.status, StatusCode::OK);

@@ -12,20 +12,16 @@ use infergate_e2e::*;
 
 const STREAM: &str = r#"{"model":"demo","messages":[{"role":"user","content":"hi"}],"max_tokens":8,"stream":true,"stream_options":{"include_usage":true}}"#;
 
-async fn sim_running(sim: &Sim) -> f64 {
-    let text = String::from_utf8(get(sim.addr, "/metrics").await.body().to_vec()).unwrap();
-    metric_sum(&text, "vllm:num_requests_running", &[])
-}
-
+/// The simulator has no request running: the gateway cancelled the upstream one.
 async fn wait_sim_idle(sim: &Sim) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while sim_running(sim).await != 0.0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the upstream request was not cancelled"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_metric_at(
+        sim.addr,
+        "vllm:num_requests_running",
+        &[],
+        0.0,
+        Duration::from_secs(5),
+    )
+    .await;
 }
 
 async fn assert_released(gw: &Gateway) {
@@ -38,27 +34,19 @@ async fn assert_released(gw: &Gateway) {
     .await;
 }
 
-fn faulted(fault: &str) -> Vec<(&'static str, String)> {
-    vec![("x-sim-fault", fault.to_owned())]
-}
-
 async fn post_fault(addr: std::net::SocketAddr, fault: &str) -> Reply {
-    let h = faulted(fault);
-    let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    send(
+    post_with(
         addr,
-        post_request(addr, "/v1/chat/completions", STREAM, &refs),
-        false,
+        "/v1/chat/completions",
+        STREAM,
+        &[("x-sim-fault", fault)],
     )
     .await
 }
 
 #[tokio::test]
 async fn refused_connection_is_502_or_retried() {
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let closed = closed_port_url();
     let gw = Gateway::start(&Gateway::config(std::slice::from_ref(&closed), "")).await;
     let r = post(gw.data, "/v1/chat/completions", STREAM).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
@@ -248,11 +236,14 @@ async fn client_disconnect_cancels_the_upstream_at_once() {
     let body = STREAM.replace("\"max_tokens\":8", "\"max_tokens\":500");
     let addr = gw.data;
     let t = tokio::spawn(async move { stream_once(addr, &body).await });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while sim_running(&sim).await != 1.0 {
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_metric_at(
+        sim.addr,
+        "vllm:num_requests_running",
+        &[],
+        1.0,
+        Duration::from_secs(5),
+    )
+    .await;
     t.abort();
     let cut = tokio::time::Instant::now();
     wait_sim_idle(&sim).await;

@@ -73,12 +73,7 @@ struct Sent {
 
 async fn stream_tagged(addr: SocketAddr) -> Sent {
     let at = Instant::now();
-    let r = send(
-        addr,
-        post_request(addr, "/v1/chat/completions", STREAM, &[]),
-        false,
-    )
-    .await;
+    let r = post(addr, "/v1/chat/completions", STREAM).await;
     let gpu = r
         .headers
         .get("x-served-version")
@@ -86,21 +81,6 @@ async fn stream_tagged(addr: SocketAddr) -> Sent {
         .unwrap_or_default();
     let complete = r.status == StatusCode::OK && r.events().last().is_some_and(|e| e.1 == "[DONE]");
     Sent { at, gpu, complete }
-}
-
-async fn endpoint_state(gw: &Gateway, url: &str) -> (String, serde_json::Value) {
-    let v = get(gw.admin, "/admin/endpoints").await.json();
-    let ep = v["backends"][0]["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["url"] == url)
-        .cloned()
-        .unwrap();
-    (
-        ep["state"].as_str().unwrap().to_owned(),
-        ep["ejection"].clone(),
-    )
 }
 
 #[tokio::test]
@@ -143,8 +123,9 @@ async fn gpu_fault_ejects_its_endpoint_within_a_second() {
     // Poll the gateway until the GPU-1 endpoint is out.
     let fault_at_latest = control.spawned + Duration::from_secs(3);
     let ejected_at = loop {
-        let (state, ejection) = endpoint_state(&gw, &gpu1.url()).await;
-        if state == "ejected" {
+        let ep = gw.endpoint(&gpu1.url()).await;
+        if ep["state"] == "ejected" {
+            let ejection = &ep["ejection"];
             assert_eq!(ejection["reason"], "gpu_unhealthy");
             assert!(
                 ejection["detail"].as_str().unwrap().contains("XID 79"),
@@ -212,8 +193,7 @@ async fn gpu_fault_ejects_its_endpoint_within_a_second() {
 }
 
 async fn sim_requests(sim: &Sim) -> f64 {
-    let text = String::from_utf8(get(sim.addr, "/metrics").await.body().to_vec()).unwrap();
-    metric_sum(&text, "infergate_sim_requests_received_total", &[])
+    metric_at(sim.addr, "infergate_sim_requests_received_total", &[]).await
 }
 
 #[tokio::test]
@@ -241,12 +221,12 @@ async fn recovered_gpu_returns_after_hold_down_and_a_dead_feed_fails_open() {
     let control = control_on(scenario, "").await;
     let gw = Gateway::start(&gateway_config(control.addr, &gpu0, &gpu1, "1s")).await;
     let deadline = control.spawned + Duration::from_secs(8);
-    while endpoint_state(&gw, &gpu1.url()).await.0 != "ejected" {
+    while gw.endpoint(&gpu1.url()).await["state"] != "ejected" {
         assert!(Instant::now() < deadline, "overheated GPU never ejected");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let out_at = Instant::now();
-    while endpoint_state(&gw, &gpu1.url()).await.0 != "healthy" {
+    while gw.endpoint(&gpu1.url()).await["state"] != "healthy" {
         assert!(
             Instant::now() < deadline + Duration::from_secs(10),
             "recovered GPU never came back"
@@ -270,7 +250,7 @@ async fn recovered_gpu_returns_after_hold_down_and_a_dead_feed_fails_open() {
     let control = control_on(scenario, "").await;
     let gw = Gateway::start(&gateway_config(control.addr, &gpu0, &gpu1, "1s")).await;
     let deadline = Instant::now() + Duration::from_secs(6);
-    while endpoint_state(&gw, &gpu1.url()).await.0 != "ejected" {
+    while gw.endpoint(&gpu1.url()).await["state"] != "ejected" {
         assert!(
             Instant::now() < deadline,
             "XID 48 never ejected the endpoint"
@@ -286,7 +266,7 @@ async fn recovered_gpu_returns_after_hold_down_and_a_dead_feed_fails_open() {
         Duration::from_secs(10),
     )
     .await;
-    while endpoint_state(&gw, &gpu1.url()).await.0 != "healthy" {
+    while gw.endpoint(&gpu1.url()).await["state"] != "healthy" {
         assert!(
             killed.elapsed() < Duration::from_secs(10),
             "stale feed never failed open"

@@ -18,11 +18,6 @@ fn config_with(endpoints: &[String], top: &str, backend_extra: &str) -> String {
     format!("{top}\n{cfg}")
 }
 
-fn closed_port_url() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}", l.local_addr().unwrap())
-}
-
 #[tokio::test]
 async fn reload_by_admin_file_and_sighup_keeps_serving_on_bad_config() {
     let a = Sim::start(&[
@@ -214,20 +209,10 @@ async fn client_limits_are_enforced() {
     // Too many headers, or too large a head: 431.
     let many: Vec<(String, String)> = (0..40).map(|i| (format!("x-h{i}"), "v".into())).collect();
     let refs: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let r = send(
-        gw.data,
-        post_request(gw.data, "/v1/chat/completions", STREAM, &refs),
-        false,
-    )
-    .await;
+    let r = post_with(gw.data, "/v1/chat/completions", STREAM, &refs).await;
     assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     let big = "x".repeat(20_000);
-    let r = send(
-        gw.data,
-        post_request(gw.data, "/v1/chat/completions", STREAM, &[("x-big", &big)]),
-        false,
-    )
-    .await;
+    let r = post_with(gw.data, "/v1/chat/completions", STREAM, &[("x-big", &big)]).await;
     assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
 
     // A slow client that never finishes its head is disconnected.

@@ -10,11 +10,6 @@ use http::StatusCode;
 use infergate_e2e::*;
 use tokio::process::Command;
 
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
 async fn query(prom: SocketAddr, q: &str) -> serde_json::Value {
     let path = format!("/api/v1/query?query={}", encode(q));
     let r = get(prom, &path).await;

@@ -29,8 +29,8 @@ async fn stream_through_gateway_is_byte_identical_to_direct() {
         ),
     ] {
         let hdr = [("x-request-id", "fixed-id-1")];
-        let direct = send(sim.addr, post_request(sim.addr, path, &body, &hdr), false).await;
-        let via = send(gw.data, post_request(gw.data, path, &body, &hdr), false).await;
+        let direct = post_with(sim.addr, path, &body, &hdr).await;
+        let via = post_with(gw.data, path, &body, &hdr).await;
         assert_eq!(direct.status, StatusCode::OK, "{path}");
         assert_eq!(via.status, StatusCode::OK, "{path}");
         assert!(!direct.body().is_empty());
@@ -236,12 +236,7 @@ async fn client_errors_have_status_and_openai_body() {
 
 #[tokio::test]
 async fn upstream_errors_have_status_and_openai_body() {
-    // A port with nothing listening: bind, read the port, close.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let gw = Gateway::start(&Gateway::config(&[format!("http://{closed}")], "")).await;
+    let gw = Gateway::start(&Gateway::config(&[closed_port_url()], "")).await;
     let r = post(gw.data, "/v1/chat/completions", CHAT_STREAM).await;
     assert_openai_error(&r, StatusCode::BAD_GATEWAY, "upstream_connect_error");
 

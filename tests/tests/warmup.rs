@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use infergate_e2e::*;
 use tokio::process::Command;
 use tokio::time::Instant;
@@ -149,18 +149,8 @@ async fn gateway_sends_no_traffic_to_an_endpoint_until_its_model_is_warm() {
     // While the model is cold: every request to the old version, and the admin API says why.
     let mut cold_requests = 0;
     let mut seen_progress = false;
-    let new_endpoint = || async {
-        let eps = get(gw.admin, "/admin/endpoints").await.json();
-        eps["backends"][0]["endpoints"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["url"] == new.url().as_str())
-            .unwrap()
-            .clone()
-    };
     loop {
-        let ep = new_endpoint().await;
+        let ep = gw.endpoint(&new.url()).await;
         if ep["state"] == "healthy" {
             break;
         }
@@ -172,7 +162,7 @@ async fn gateway_sends_no_traffic_to_an_endpoint_until_its_model_is_warm() {
         let r = post(gw.data, "/v1/completions", body).await;
         if r.headers["x-served-version"] != "v1" {
             // The feed said warm between the two calls: only then may v2 serve.
-            let ep = new_endpoint().await;
+            let ep = gw.endpoint(&new.url()).await;
             assert_eq!(ep["state"], "healthy", "v2 served while cold: {ep}");
             break;
         }
@@ -206,19 +196,14 @@ async fn gateway_sends_no_traffic_to_an_endpoint_until_its_model_is_warm() {
     assert!(served_new >= 3, "{served_new}");
 
     // POST /v1/warmup starts another job; a bad one is refused with a reason.
-    let r = send(
+    let r = post(
         control,
-        post_request(
-            control,
-            "/v1/warmup",
-            &format!(
-                r#"{{"model":"other","version":"v1","source":{{"local":"{}"}},"dest":"{}"}}"#,
-                src.display(),
-                temp_path("cache2").display()
-            ),
-            &[],
+        "/v1/warmup",
+        &format!(
+            r#"{{"model":"other","version":"v1","source":{{"local":"{}"}},"dest":"{}"}}"#,
+            src.display(),
+            temp_path("cache2").display()
         ),
-        false,
     )
     .await;
     assert_eq!(
@@ -227,41 +212,20 @@ async fn gateway_sends_no_traffic_to_an_endpoint_until_its_model_is_warm() {
         "{}",
         String::from_utf8_lossy(&r.body())
     );
-    let r = send(
-        control,
-        post_request(
-            control,
-            "/v1/warmup",
-            r#"{"model":"x","source":"nowhere"}"#,
-            &[],
-        ),
-        false,
-    )
-    .await;
+    let r = post(control, "/v1/warmup", r#"{"model":"x","source":"nowhere"}"#).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.json()["error"].as_str().unwrap().contains("invalid job"));
     // A job that cannot run (a CA bundle that is not there) is refused up front, with the reason.
-    let r = send(
+    let r = post(
         control,
-        post_request(
-            control,
-            "/v1/warmup",
-            r#"{"model":"x","version":"v1","source":{"http":"https://store.invalid/x"},"dest":"/tmp/x","ca_file":"/nonexistent/ca.pem"}"#,
-            &[],
-        ),
-        false,
+        "/v1/warmup",
+        r#"{"model":"x","version":"v1","source":{"http":"https://store.invalid/x"},"dest":"/tmp/x","ca_file":"/nonexistent/ca.pem"}"#,
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let reason = r.json()["error"].as_str().unwrap().to_owned();
     assert!(reason.contains("ca_file /nonexistent/ca.pem"), "{reason}");
-    let metrics = String::from_utf8(
-        request(control, Method::GET, "/metrics", &[])
-            .await
-            .body()
-            .to_vec(),
-    )
-    .unwrap();
+    let metrics = metrics_at(control).await;
     assert!(
         metric_sum(
             &metrics,
@@ -415,28 +379,13 @@ async fn sigterm_stops_the_control_process_jobs_and_a_restart_resumes_them() {
     if let Some(resident) = jobs["jobs"][0]["resident_bytes"].as_u64() {
         assert_eq!(resident, 16 << 20, "{jobs}");
         // Metrics are published when the job ends and every 250 ms.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let metrics = String::from_utf8(
-                request(addr, Method::GET, "/metrics", &[])
-                    .await
-                    .body()
-                    .to_vec(),
-            )
-            .unwrap();
-            let value = metric_sum(
-                &metrics,
-                "infergate_control_warmup_resident_bytes",
-                &[("model", "demo"), ("version", "v3")],
-            );
-            if value == (16 << 20) as f64 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "resident bytes in metrics: {value}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_metric_at(
+            addr,
+            "infergate_control_warmup_resident_bytes",
+            &[("model", "demo"), ("version", "v3")],
+            (16 << 20) as f64,
+            Duration::from_secs(2),
+        )
+        .await;
     }
 }
