@@ -105,6 +105,10 @@ impl ControlConfig {
         let de = serde_yaml_ng::Deserializer::from_str(&text);
         let cfg: ControlConfig = serde_path_to_error::deserialize(de)
             .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))?;
+        if let Err(errors) = cfg.remediation.config.validate() {
+            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::bail!("{}: {}", path.display(), list.join("; "));
+        }
         Ok(cfg)
     }
 
@@ -125,5 +129,32 @@ impl ControlConfig {
         self.listen
             .clone()
             .unwrap_or_else(|| "127.0.0.1:9200".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn remediation_settings_are_validated_on_load() {
+        let dir =
+            std::env::temp_dir().join(format!("infergate-control-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("control.yaml");
+        std::fs::write(&path, "node: a\nremediation: { mode: off }\n").unwrap();
+        assert!(ControlConfig::load(&path).is_ok());
+        std::fs::write(
+            &path,
+            "node: a\nremediation: { mode: off, max_concurrent_nodes: 0 }\n",
+        )
+        .unwrap();
+        let err = ControlConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("remediation.max_concurrent_nodes") && err.contains("control.yaml"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
