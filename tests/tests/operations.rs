@@ -37,10 +37,25 @@ async fn reload_by_admin_file_and_sighup_keeps_serving_on_bad_config() {
     assert!(st["last_error"].is_null());
     let hash1 = st["hash"].as_str().unwrap().to_owned();
 
-    // An invalid config: the old one keeps serving; the error names its path.
+    // An invalid config: the old one keeps serving; the error names its path. The file
+    // watcher reports it first (waited for, so that the count below is exact); an admin
+    // reload of the same file fails again.
     gw.write_config(
         &Gateway::config(&[a.url()], "").replace("backend: demo-backend", "backend: nope"),
     );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = get(gw.admin, "/admin/config").await.json();
+        if st["last_error"]["trigger"] == "file_changed" {
+            assert_eq!(st["version"], 1);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bad file was not reported: {st}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let r = request(gw.admin, Method::POST, "/admin/reload", &[]).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let errs = r.json()["errors"].to_string();
@@ -122,7 +137,7 @@ async fn reload_by_admin_file_and_sighup_keeps_serving_on_bad_config() {
             "infergate_config_reloads_total",
             &[("result", "failure")]
         ),
-        1.0
+        2.0
     );
     // A listener address cannot change on reload.
     gw.write_config(&Gateway::config(&[a.url()], "").replace(
