@@ -5,7 +5,7 @@
 # a temporary directory, writes its manifest, serves it over loopback HTTP with Debian's nginx
 # (installed with apt-get when missing and running as root), and measures in one run:
 #   * infergate's warmup over HTTP (warmup/examples/warmup_bench.rs, built --release), with the
-#     defaults and with one connection per file (--max-connections 4),
+#     defaults (two connections per CPU, 4 to 16) and with 16 connections (--max-connections 16),
 #   * curl of the files one at a time,
 #   * parallel curl: 4 files at once (xargs -P 4), and 8 ranges at once (curl -r | dd seek),
 #   * infergate's warmup from a local directory against cp,
@@ -45,6 +45,10 @@ need_pkg curl curl
 
 cargo build --release --locked -q -p infergate-warmup --example warmup_bench
 BIN=$PWD/target/release/examples/warmup_bench
+# Tuning::default's connection budget: two per CPU, 4 to 16.
+DEFAULT_CONNECTIONS=$(( $(nproc) * 2 ))
+[ "$DEFAULT_CONNECTIONS" -lt 4 ] && DEFAULT_CONNECTIONS=4
+[ "$DEFAULT_CONNECTIONS" -gt 16 ] && DEFAULT_CONNECTIONS=16
 
 WORK=$(mktemp -d "${WARMUP_BENCH_TMP:-/tmp}/infergate-warmup-bench.XXXXXX")
 NGINX_PID=
@@ -205,10 +209,11 @@ for round in $(seq 1 "$ROUNDS"); do
   finish_baseline "curl -r, 8 × 64 MiB ranges in parallel, dd seek" "$t0"
   check_dest
 
-  # 4. infergate warmup over HTTP (verifies sha256, fsyncs, renames): the defaults, and one
-  # connection per file (no chunk arrives ahead of the hash, so nothing is read back).
-  run_warmup "infergate warmup, HTTP (defaults: 4 files, 16 connections${EXTRA:+; $EXTRA})" "$URL"
-  run_warmup "infergate warmup, HTTP, --max-connections 4 (one per file${EXTRA:+; $EXTRA})" "$URL" --max-connections 4
+  # 4. infergate warmup over HTTP (verifies sha256, fsyncs, renames): the defaults (two
+  # connections per CPU, 4 to 16), and 16 connections, the default from 8 CPUs up (4 ranges
+  # per file, so three quarters of each file arrive ahead of the hash and are read back).
+  run_warmup "infergate warmup, HTTP (defaults: 4 files, $DEFAULT_CONNECTIONS connections${EXTRA:+; $EXTRA})" "$URL"
+  run_warmup "infergate warmup, HTTP, --max-connections 16 (4 per file${EXTRA:+; $EXTRA})" "$URL" --max-connections 16
   if [ "$round" = 1 ]; then
     echo "  page cache residency of the result (fincore):" >&2
     (cd "$WORK/dest" && fincore -b ./*.safetensors >&2) || true

@@ -59,7 +59,8 @@ enum Command {
         /// Ranges fetched at once per file, at most.
         #[arg(long)]
         parallel_ranges: Option<usize>,
-        /// Connections for the whole job, shared by the files in flight.
+        /// Connections for the whole job, shared by the files in flight [default: two per
+        /// CPU, 4 to 16].
         #[arg(long)]
         max_connections: Option<usize>,
         /// Bytes per range.

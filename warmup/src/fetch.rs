@@ -925,17 +925,17 @@ mod tests {
 
     #[test]
     fn connections_are_shared_by_the_files_in_flight() {
-        let c = ctx(Tuning::default());
-        for (left, ranges) in [(10, 4), (4, 4), (3, 5), (2, 8), (1, 8)] {
-            c.set_files_left(left);
-            assert_eq!(c.ranges_per_file(), ranges, "{left} files left");
-        }
         let tuned = |parallel_files, parallel_ranges, max_connections| Tuning {
             parallel_files,
             parallel_ranges,
             max_connections,
             ..Tuning::default()
         };
+        let c = ctx(tuned(4, 8, 16));
+        for (left, ranges) in [(10, 4), (4, 4), (3, 5), (2, 8), (1, 8)] {
+            c.set_files_left(left);
+            assert_eq!(c.ranges_per_file(), ranges, "{left} files left");
+        }
         // Fewer connections than files: fewer files at once, one range each.
         let t = tuned(4, 8, 2);
         assert_eq!(t.files_in_flight(), 2);

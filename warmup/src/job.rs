@@ -91,12 +91,12 @@ pub struct Tuning {
     pub parallel_files: usize,
     /// Range requests (or positioned reads) in flight per file, at most (default: 8).
     pub parallel_ranges: usize,
-    /// Connections (or positioned reads) in flight for the whole job (default: 16). A file
-    /// gets `max_connections` divided by the files in flight when it starts (at most
+    /// Connections (or positioned reads) in flight for the whole job (default: two per CPU
+    /// this process may use, at least 4 and at most 16; see [`default_max_connections`]). A
+    /// file gets `max_connections` divided by the files in flight when it starts (at most
     /// `parallel_files`, fewer near the end of the job), at most `parallel_ranges` and at
-    /// least one: with the defaults, 4 ranges each while 4 files are fetched, 8 for the last
-    /// file. Fewer than `parallel_files` files are fetched at once if `max_connections` is
-    /// smaller.
+    /// least one: with 16, 4 ranges each while 4 files are fetched, 8 for the last file.
+    /// Fewer than `parallel_files` files are fetched at once if `max_connections` is smaller.
     pub max_connections: usize,
     /// Bytes per range request and per resume unit (default: 16 MiB); 4 KiB to 1 GiB.
     pub chunk_size: u64,
@@ -118,7 +118,7 @@ impl Default for Tuning {
         Tuning {
             parallel_files: 4,
             parallel_ranges: 8,
-            max_connections: 16,
+            max_connections: default_max_connections(),
             chunk_size: 16 << 20,
             bandwidth_cap: None,
             retries: 5,
@@ -126,6 +126,21 @@ impl Default for Tuning {
             preread: false,
         }
     }
+}
+
+/// The default connection budget: two per CPU this process may use (its affinity mask and
+/// cgroup CPU quota count, as [`std::thread::available_parallelism`] reads them), at least 4
+/// and at most 16. Every connection costs CPU: the receive copy, the write, SHA-256, and for
+/// each range after a file's first, reading its bytes back to hash them in order. With few
+/// CPUs the transfer is CPU-bound and connections past two per CPU slow it down; with many,
+/// 16 keeps enough ranges open for stores that limit each connection.
+pub fn default_max_connections() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    connections_for_cpus(cpus)
+}
+
+fn connections_for_cpus(cpus: usize) -> usize {
+    cpus.saturating_mul(2).clamp(4, 16)
 }
 
 impl Tuning {
@@ -216,6 +231,19 @@ mod tests {
             Source::Local("/mnt/m".into())
         );
         assert!("".parse::<Source>().is_err());
+    }
+
+    #[test]
+    fn default_connections_follow_the_cpus() {
+        for (cpus, connections) in [(1, 4), (2, 4), (3, 6), (4, 8), (8, 16), (96, 16)] {
+            assert_eq!(connections_for_cpus(cpus), connections, "{cpus} CPUs");
+        }
+        assert_eq!(connections_for_cpus(usize::MAX), 16);
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(
+            Tuning::default().max_connections,
+            connections_for_cpus(cpus)
+        );
     }
 
     #[test]
