@@ -92,7 +92,10 @@ pub fn spawn(gw: Arc<Gateway>, path: PathBuf, poll: Duration) -> (Reloader, Vec<
 
     let watcher = reloader.clone();
     tasks.push(tokio::spawn(async move {
-        let mut last = file_stamp(&path).await;
+        // No stamp yet: the first check reads the file and compares its content with the config
+        // being served (`reload_once` skips an unchanged text), so a change written between the
+        // start-up read and this task's first run is not missed.
+        let mut last = None;
         let mut tick = tokio::time::interval(poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -157,4 +160,51 @@ async fn reload_once(
         }
     }
     gw.apply(&text, trigger)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use infergate_config::Config;
+
+    fn config(model: &str) -> String {
+        format!(
+            "listeners: {{ data: {{ address: '127.0.0.1:0' }}, admin: {{ address: '127.0.0.1:0' }} }}\n\
+             backends: [{{ name: b, endpoints: [{{ url: 'http://127.0.0.1:1' }}] }}]\n\
+             models: [{{ name: {model}, backend: b }}]\n"
+        )
+    }
+
+    #[tokio::test]
+    async fn a_change_made_before_the_watcher_first_runs_is_applied() {
+        let served = config("old");
+        let cfg = Config::from_yaml(&served).unwrap();
+        let gw =
+            Arc::new(Gateway::with_text(&cfg, &served, Arc::new(Metrics::new().unwrap())).unwrap());
+        let dir = std::env::temp_dir().join(format!("infergate-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gateway.yaml");
+        // The file already differs from the served config when the watcher starts.
+        std::fs::write(&path, config("new")).unwrap();
+        let (_reloader, tasks) = spawn(gw.clone(), path, Duration::from_millis(20));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while gw.status().version != 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the change was never applied"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gw.table().route("new").is_some());
+        // An unchanged file is read once and not applied again.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(gw.status().version, 2);
+        for t in tasks {
+            t.abort();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
