@@ -348,9 +348,10 @@ async fn retries_route_around_a_dead_endpoint_and_eject_it() {
 
 #[tokio::test]
 async fn sigterm_drains_open_streams_then_exits_zero() {
+    // Streams of about 3 s, so that all 200 are open at once even on a busy machine.
     let a = Sim::start(&["--ttft-ms", "50", "--itl-ms", "20"]).await;
     let mut gw = Gateway::start(&Gateway::config(&[a.url()], "")).await;
-    let body = STREAM.replace("\"max_tokens\":5", "\"max_tokens\":50");
+    let body = STREAM.replace("\"max_tokens\":5", "\"max_tokens\":150");
     let n = 200;
     let mut tasks = Vec::new();
     for _ in 0..n {
