@@ -262,12 +262,13 @@ fn sse(c: &mut Criterion) {
     let bytes: usize = frames.iter().map(Vec::len).sum();
 
     let mut o = SseObserver::default();
-    for f in &frames {
-        o.observe(f);
-    }
-    assert_eq!(o.token_events, STREAM_TOKENS as u64);
+    let tokens: u64 = frames
+        .iter()
+        .map(|f| u64::from(o.observe(f).token_events))
+        .sum();
+    assert_eq!(tokens, STREAM_TOKENS as u64);
     assert_eq!(
-        o.usage.and_then(|u| u.completion_tokens),
+        o.usage().and_then(|u| u.completion_tokens),
         Some(STREAM_TOKENS as u64)
     );
     let mut n = NaiveSse::default();
@@ -286,10 +287,11 @@ fn sse(c: &mut Criterion) {
         |b, frames| {
             b.iter(|| {
                 let mut o = SseObserver::default();
+                let mut tokens = 0u64;
                 for f in frames {
-                    o.observe(black_box(f));
+                    tokens += u64::from(o.observe(black_box(f)).token_events);
                 }
-                (o.token_events, o.usage)
+                (tokens, o.usage())
             })
         },
     );

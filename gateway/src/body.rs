@@ -241,7 +241,7 @@ impl Observer {
 
     fn usage(&self) -> Option<Usage> {
         match self {
-            Observer::Sse(o) => o.usage,
+            Observer::Sse(o) => o.usage(),
             Observer::Json(j) => j.usage,
         }
     }

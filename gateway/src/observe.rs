@@ -1,9 +1,9 @@
 //! Observers that read a response body as it passes, without holding a copy of it.
 //!
-//! [`SseObserver`] splits a `text/event-stream` body into lines, and for every `data:` event
-//! decides whether it carries a token (a non-empty `delta.content`, `delta.reasoning_content`,
-//! `delta.tool_calls` or completions `text`) and reads `usage` when present. Only an incomplete
-//! line is carried from one frame to the next, and that carry is bounded.
+//! [`SseObserver`] follows a `text/event-stream` body with the `infergate-sse` parser: per
+//! frame, how many events carried a token (the definition in `docs/metrics.md`), and the last
+//! `usage`. Only an incomplete line is carried from one frame to the next, and that carry is
+//! bounded.
 //!
 //! [`JsonUsageScanner`] finds the top-level `"usage":{...}` object of a plain JSON response.
 
@@ -27,18 +27,12 @@ pub struct FrameSeen {
 #[derive(Debug)]
 pub struct SseObserver {
     parser: SseParser,
-    /// Token-carrying events seen so far.
-    pub token_events: u64,
-    /// The last `usage` seen.
-    pub usage: Option<Usage>,
 }
 
 impl Default for SseObserver {
     fn default() -> Self {
         SseObserver {
             parser: SseParser::with_max_line(MAX_LINE),
-            token_events: 0,
-            usage: None,
         }
     }
 }
@@ -52,11 +46,12 @@ impl SseObserver {
                 seen.token_events += 1;
             }
         });
-        self.token_events += u64::from(seen.token_events);
-        if self.parser.usage.is_some() {
-            self.usage = self.parser.usage;
-        }
         seen
+    }
+
+    /// The last `usage` seen.
+    pub fn usage(&self) -> Option<Usage> {
+        self.parser.usage
     }
 }
 
@@ -210,9 +205,8 @@ mod tests {
         let mut o = SseObserver::default();
         let seen = o.observe(CHAT.as_bytes());
         assert_eq!(seen.token_events, 3);
-        assert_eq!(o.token_events, 3);
         assert_eq!(
-            o.usage,
+            o.usage(),
             Some(Usage {
                 prompt_tokens: Some(11),
                 completion_tokens: Some(3)
@@ -234,7 +228,7 @@ mod tests {
                 let b = o.observe(&bytes[cut..cut2]).token_events;
                 let c = o.observe(&bytes[cut2..]).token_events;
                 assert_eq!(a + b + c, 3, "cut at {cut}/{cut2}");
-                assert_eq!(o.usage.and_then(|u| u.completion_tokens), Some(3));
+                assert_eq!(o.usage().and_then(|u| u.completion_tokens), Some(3));
             }
         }
     }
@@ -245,7 +239,7 @@ mod tests {
         let s = "data: {\"choices\":[{\"text\":\"Route\"}]}\r\n\r\ndata: {\"choices\":[{\"text\":\"\"}]}\r\n\r\n\
                  data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"x\"}]}}]}\n\n: comment\n\nevent: x\ndata: not json\n\n";
         assert_eq!(o.observe(s.as_bytes()).token_events, 2);
-        assert_eq!(o.usage, None);
+        assert_eq!(o.usage(), None);
     }
 
     #[test]
@@ -253,9 +247,9 @@ mod tests {
         let mut o = SseObserver::default();
         let mut big = b"data: {\"choices\":[{\"text\":\"".to_vec();
         big.resize(MAX_LINE + 10, b'a');
-        o.observe(&big);
-        o.observe(b"aaa\"}]}\n\ndata: {\"choices\":[{\"text\":\"x\"}]}\n\n");
-        assert_eq!(o.token_events, 1);
+        let skipped = o.observe(&big).token_events;
+        let read = o.observe(b"aaa\"}]}\n\ndata: {\"choices\":[{\"text\":\"x\"}]}\n\n");
+        assert_eq!(skipped + read.token_events, 1);
     }
 
     #[test]

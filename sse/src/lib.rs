@@ -255,7 +255,8 @@ impl<'de> Deserialize<'de> for NonEmpty {
     }
 }
 
-/// The message of an `error` field: `{"message": ...}` (OpenAI shape) or a string.
+/// The message of an `error` field: `{"message": ...}` (OpenAI shape) or a string. A `null`
+/// error never gets here: `Option<ErrorMessage>` reads it as `None`.
 struct ErrorMessage(String);
 
 impl<'de> Deserialize<'de> for ErrorMessage {
@@ -267,7 +268,6 @@ impl<'de> Deserialize<'de> for ErrorMessage {
                 Some(serde_json::Value::String(s)) => s.clone(),
                 _ => v.to_string(),
             },
-            serde_json::Value::Null => return Ok(ErrorMessage(String::new())),
             other => other.to_string(),
         };
         Ok(ErrorMessage(msg))
