@@ -18,6 +18,23 @@ fn config_with(endpoints: &[String], top: &str, backend_extra: &str) -> String {
     format!("{top}\n{cfg}")
 }
 
+/// Polls `GET /admin/config` until `done` holds (at most 10 s) and returns that state.
+async fn wait_config(
+    gw: &Gateway,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = get(gw.admin, "/admin/config").await.json();
+        if done(&st) {
+            return st;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {st}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn reload_by_admin_file_and_sighup_keeps_serving_on_bad_config() {
     let a = Sim::start(&[
@@ -37,25 +54,19 @@ async fn reload_by_admin_file_and_sighup_keeps_serving_on_bad_config() {
     assert!(st["last_error"].is_null());
     let hash1 = st["hash"].as_str().unwrap().to_owned();
 
-    // An invalid config: the old one keeps serving; the error names its path. The file
-    // watcher reports it first (waited for, so that the count below is exact); an admin
-    // reload of the same file fails again.
+    // The file watcher sees every write below within a second, so each step waits for it before
+    // asking for an admin reload of the same file: the versions and counts are then exact.
+
+    // An invalid config: the old one keeps serving; the error names its path. The watcher
+    // reports it; an admin reload of the same file fails again.
     gw.write_config(
         &Gateway::config(&[a.url()], "").replace("backend: demo-backend", "backend: nope"),
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let st = get(gw.admin, "/admin/config").await.json();
-        if st["last_error"]["trigger"] == "file_changed" {
-            assert_eq!(st["version"], 1);
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the bad file was not reported: {st}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let st = wait_config(&gw, "the bad file was not reported", |st| {
+        st["last_error"]["trigger"] == "file_changed"
+    })
+    .await;
+    assert_eq!(st["version"], 1);
     let r = request(gw.admin, Method::POST, "/admin/reload", &[]).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let errs = r.json()["errors"].to_string();
@@ -74,12 +85,14 @@ async fn reload_by_admin_file_and_sighup_keeps_serving_on_bad_config() {
         .unwrap()
         .starts_with("models[0].backend"));
 
-    // A valid config by admin call: a new model appears.
+    // A valid config: the watcher applies it, and an admin reload applies it again (an admin
+    // reload always does). A new model appears.
     let two_models = Gateway::config(&[a.url()], "").replace(
         "models:\n",
         "models:\n  - { name: other, backend: demo-backend }\n",
     );
     gw.write_config(&two_models);
+    wait_config(&gw, "the new file was not applied", |st| st["version"] == 2).await;
     let r = request(gw.admin, Method::POST, "/admin/reload", &[]).await;
     assert_eq!(
         r.status,
@@ -87,7 +100,7 @@ async fn reload_by_admin_file_and_sighup_keeps_serving_on_bad_config() {
         "{}",
         String::from_utf8_lossy(&r.body())
     );
-    assert_eq!(r.json()["version"], 2);
+    assert_eq!(r.json()["version"], 3);
     let st = get(gw.admin, "/admin/config").await.json();
     assert_ne!(st["hash"].as_str().unwrap(), hash1);
     assert!(st["last_error"].is_null());
@@ -99,14 +112,10 @@ async fn reload_by_admin_file_and_sighup_keeps_serving_on_bad_config() {
 
     // By file change alone.
     gw.write_config(&Gateway::config(&[a.url()], ""));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while get(gw.admin, "/admin/config").await.json()["version"] != 3 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "file change was not picked up"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_config(&gw, "file change was not picked up", |st| {
+        st["version"] == 4
+    })
+    .await;
     assert_eq!(
         post(gw.data, "/v1/chat/completions", &other).await.status,
         StatusCode::NOT_FOUND
@@ -114,14 +123,7 @@ async fn reload_by_admin_file_and_sighup_keeps_serving_on_bad_config() {
 
     // By SIGHUP (same content: still a reload).
     gw.signal("HUP");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while get(gw.admin, "/admin/config").await.json()["version"] != 4 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "SIGHUP did not reload"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_config(&gw, "SIGHUP did not reload", |st| st["version"] == 5).await;
     let m = gw.metrics().await;
     assert_eq!(
         metric_sum(
@@ -129,7 +131,7 @@ async fn reload_by_admin_file_and_sighup_keeps_serving_on_bad_config() {
             "infergate_config_reloads_total",
             &[("result", "success")]
         ),
-        3.0
+        4.0
     );
     assert_eq!(
         metric_sum(
