@@ -45,10 +45,6 @@ need_pkg curl curl
 
 cargo build --release --locked -q -p infergate-warmup --example warmup_bench
 BIN=$PWD/target/release/examples/warmup_bench
-# Tuning::default's connection budget: two per CPU, 4 to 16.
-DEFAULT_CONNECTIONS=$(( $(nproc) * 2 ))
-[ "$DEFAULT_CONNECTIONS" -lt 4 ] && DEFAULT_CONNECTIONS=4
-[ "$DEFAULT_CONNECTIONS" -gt 16 ] && DEFAULT_CONNECTIONS=16
 
 WORK=$(mktemp -d "${WARMUP_BENCH_TMP:-/tmp}/infergate-warmup-bench.XXXXXX")
 NGINX_PID=
@@ -171,14 +167,18 @@ for n in "${NAMES[@]}"; do
 done
 
 run_warmup() { # label source extra-args... (into an empty dest; KEEP_DEST=1 keeps the dest)
+  # @CONNECTIONS@ in the label becomes the max_connections the run reports (on stderr): the
+  # default follows the CPUs the process may use (affinity and cgroup quota), not nproc.
   local label=$1 source=$2; shift 2
   if [ "${KEEP_DEST:-0}" = 1 ]; then drop_caches; quiet 60; else fresh; fi
-  local out=$WORK/warmup.out err=$WORK/warmup.err t0 t1 rss secs
+  local out=$WORK/warmup.out err=$WORK/warmup.err t0 t1 rss secs conns
   t0=$(now)
   # shellcheck disable=SC2086
   /usr/bin/time -v "$BIN" fetch --source "$source" --dest "$WORK/dest" $EXTRA "$@" >"$out" 2>"$err" || { cat "$err" >&2; exit 1; }
   t1=$(now)
   rss=$(awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}' "$err")
+  conns=$(awk '/^max_connections / {print $2; exit}' "$err")
+  label=${label//@CONNECTIONS@/${conns:-?}}
   secs=$(calc "$t1 - $t0")
   record "$label" "$secs" "$secs" "$rss"
   echo "  report: $(cat "$out")" >&2
@@ -212,7 +212,7 @@ for round in $(seq 1 "$ROUNDS"); do
   # 4. infergate warmup over HTTP (verifies sha256, fsyncs, renames): the defaults (two
   # connections per CPU, 4 to 16), and 16 connections, the default from 8 CPUs up (4 ranges
   # per file, so three quarters of each file arrive ahead of the hash and are read back).
-  run_warmup "infergate warmup, HTTP (defaults: 4 files, $DEFAULT_CONNECTIONS connections${EXTRA:+; $EXTRA})" "$URL"
+  run_warmup "infergate warmup, HTTP (defaults: 4 files, @CONNECTIONS@ connections${EXTRA:+; $EXTRA})" "$URL"
   run_warmup "infergate warmup, HTTP, --max-connections 16 (4 per file${EXTRA:+; $EXTRA})" "$URL" --max-connections 16
   if [ "$round" = 1 ]; then
     echo "  page cache residency of the result (fincore):" >&2

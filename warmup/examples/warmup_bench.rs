@@ -1,5 +1,6 @@
 //! A small driver for `benches/warmup.sh`: writes a manifest, or runs one warmup and prints
-//! its report (JSON) and peak RSS.
+//! its report (JSON) and, on stderr, the effective `max_connections` (`max_connections N`,
+//! before the run) and peak RSS.
 //!
 //! ```text
 //! warmup_bench manifest DIR
@@ -86,6 +87,9 @@ fn fetch(args: &[String]) -> ExitCode {
     let (Some(source), Some(dest)) = (source, dest) else {
         return usage();
     };
+    // The connection budget the run uses (the default follows the CPUs this process may use,
+    // cgroup quota included): the script labels its rows with it.
+    eprintln!("max_connections {}", tuning.max_connections);
     let job = WarmupJob {
         model: "bench".into(),
         version: "1".into(),

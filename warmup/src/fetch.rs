@@ -18,7 +18,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -98,8 +98,6 @@ pub(crate) struct JobCtx {
     pub limiter: Option<TokenBucket>,
     pub hooks: Hooks,
     pub stats: Stats,
-    /// Files of the job not fetched yet (those in flight included).
-    files_left: AtomicUsize,
     first_error: Mutex<Option<WarmupError>>,
 }
 
@@ -121,21 +119,8 @@ impl JobCtx {
             limiter,
             hooks,
             stats: Stats::default(),
-            files_left: AtomicUsize::new(0),
             first_error: Mutex::new(None),
         }
-    }
-
-    /// Sets the number of files to fetch.
-    pub(crate) fn set_files_left(&self, n: usize) {
-        self.files_left.store(n, Ordering::Relaxed);
-    }
-
-    /// One file fetched.
-    pub(crate) fn file_fetched(&self) {
-        let _ = self
-            .files_left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
     /// Range workers for a file starting now: [`Tuning::max_connections`] shared by the files
@@ -144,7 +129,7 @@ impl JobCtx {
         let in_flight = self
             .tuning
             .files_in_flight()
-            .min(self.files_left.load(Ordering::Relaxed))
+            .min(self.progress.files_left())
             .max(1);
         (self.tuning.max_connections / in_flight).clamp(1, self.tuning.parallel_ranges.max(1))
     }
@@ -248,7 +233,7 @@ pub(crate) struct FileCtx {
 }
 
 /// SHA-256 of bytes `[0, pos)` of a file.
-pub(crate) struct HashState {
+struct HashState {
     hasher: Sha256,
     pos: u64,
 }
@@ -264,7 +249,7 @@ impl HashState {
 
 /// Hashes `bufs`, just written at `offset`, if they continue the hash exactly. Skips them
 /// (they are read back later) when they do not, or when the read-back holds the state.
-pub(crate) fn hash_in_order<B: AsRef<[u8]>>(hash: &Mutex<HashState>, offset: u64, bufs: &[B]) {
+fn hash_in_order<B: AsRef<[u8]>>(hash: &Mutex<HashState>, offset: u64, bufs: &[B]) {
     let Ok(mut h) = hash.try_lock() else {
         return;
     };
@@ -340,14 +325,14 @@ impl FileCtx {
         Fail::Fatal(write_error(&self.entry.path, &self.partial, e))
     }
 
-    /// The file's hash state, for [`hash_in_order`] on a blocking thread.
-    pub(crate) fn hash_state(&self) -> Arc<Mutex<HashState>> {
-        self.hash.clone()
-    }
-
     /// Writes `bufs` at `offset` (on this thread: see the module's documentation), then
     /// hashes them if they continue the hash.
-    fn write_and_hash(&self, hooks: &Hooks, bufs: &[Bytes], offset: u64) -> Result<(), Fail> {
+    pub(crate) fn write_and_hash<B: AsRef<[u8]>>(
+        &self,
+        hooks: &Hooks,
+        bufs: &[B],
+        offset: u64,
+    ) -> Result<(), Fail> {
         write_vectored(
             hooks,
             &self.file,
@@ -442,7 +427,7 @@ impl<'a> Writer<'a> {
 
 /// Writes `bufs` at `offset` of the `.partial` with `pwritev`, continuing after short writes,
 /// after the test hook.
-pub(crate) fn write_vectored<B: AsRef<[u8]>>(
+fn write_vectored<B: AsRef<[u8]>>(
     hooks: &Hooks,
     file: &File,
     path: &str,
@@ -505,9 +490,7 @@ pub(crate) async fn fetch_file(ctx: &Arc<JobCtx>, entry: &ManifestEntry) -> Resu
         let mut finished = vec![false; usize::try_from(nchunks).unwrap_or(0)];
         let mut resumed = 0;
         for &c in &state.finished {
-            if let Some(slot) = finished.get_mut(c as usize) {
-                *slot = true;
-            }
+            mark(&mut finished, c);
             let start = c * chunk_size;
             resumed += (start + chunk_size).min(entry.size) - start;
         }
@@ -682,7 +665,7 @@ async fn range_worker(
 /// One chunk, with retries of transient errors that continue from the last byte written.
 async fn fetch_chunk(
     ctx: &JobCtx,
-    f: &FileCtx,
+    f: &Arc<FileCtx>,
     chunk: u64,
     probe: &mut Option<oneshot::Sender<bool>>,
 ) -> Result<Done, Fail> {
@@ -793,7 +776,8 @@ fn mark(finished: &mut [bool], c: u64) {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks `m`, recovering the data of a poisoned mutex.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -933,28 +917,28 @@ mod tests {
         };
         let c = ctx(tuned(4, 8, 16));
         for (left, ranges) in [(10, 4), (4, 4), (3, 5), (2, 8), (1, 8)] {
-            c.set_files_left(left);
+            c.progress.set_totals(left, 0);
             assert_eq!(c.ranges_per_file(), ranges, "{left} files left");
         }
         // Fewer connections than files: fewer files at once, one range each.
         let t = tuned(4, 8, 2);
         assert_eq!(t.files_in_flight(), 2);
         let c = ctx(t);
-        c.set_files_left(10);
+        c.progress.set_totals(10, 0);
         assert_eq!(c.ranges_per_file(), 1);
-        c.set_files_left(1);
+        c.progress.set_totals(1, 0);
         assert_eq!(c.ranges_per_file(), 2);
         // parallel_ranges is the per-file cap.
         let c = ctx(tuned(2, 3, 100));
-        c.set_files_left(5);
+        c.progress.set_totals(5, 0);
         assert_eq!(c.ranges_per_file(), 3);
-        c.file_fetched();
-        c.file_fetched();
-        c.file_fetched();
-        c.file_fetched();
-        c.file_fetched();
-        c.file_fetched();
-        assert_eq!(c.files_left.load(Ordering::Relaxed), 0);
+        c.progress.file_done();
+        c.progress.file_done();
+        c.progress.file_done();
+        c.progress.file_done();
+        c.progress.file_done();
+        c.progress.file_done();
+        assert_eq!(c.progress.files_left(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -92,11 +93,12 @@ pub struct Tuning {
     /// Range requests (or positioned reads) in flight per file, at most (default: 8).
     pub parallel_ranges: usize,
     /// Connections (or positioned reads) in flight for the whole job (default: two per CPU
-    /// this process may use, at least 4 and at most 16; see [`default_max_connections`]). A
-    /// file gets `max_connections` divided by the files in flight when it starts (at most
-    /// `parallel_files`, fewer near the end of the job), at most `parallel_ranges` and at
-    /// least one: with 16, 4 ranges each while 4 files are fetched, 8 for the last file.
-    /// Fewer than `parallel_files` files are fetched at once if `max_connections` is smaller.
+    /// this process may use, as its affinity mask and cgroup CPU quota allow, at least 4 and
+    /// at most 16). A file gets `max_connections` divided by the files in flight when it
+    /// starts (at most `parallel_files`, fewer near the end of the job), at most
+    /// `parallel_ranges` and at least one: with 16, 4 ranges each while 4 files are fetched, 8
+    /// for the last file. Fewer than `parallel_files` files are fetched at once if
+    /// `max_connections` is smaller.
     pub max_connections: usize,
     /// Bytes per range request and per resume unit (default: 16 MiB); 4 KiB to 1 GiB.
     pub chunk_size: u64,
@@ -134,8 +136,13 @@ impl Default for Tuning {
 /// each range after a file's first, reading its bytes back to hash them in order. With few
 /// CPUs the transfer is CPU-bound and connections past two per CPU slow it down; with many,
 /// 16 keeps enough ranges open for stores that limit each connection.
-pub fn default_max_connections() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+///
+/// The CPU count is read once per process: `#[serde(default)]` builds a default [`Tuning`]
+/// for every job deserialised, and reading the affinity mask and cgroup files each time is
+/// wasted work.
+fn default_max_connections() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
     connections_for_cpus(cpus)
 }
 
@@ -146,7 +153,7 @@ fn connections_for_cpus(cpus: usize) -> usize {
 impl Tuning {
     /// Files fetched at the same time: `parallel_files`, but no more than `max_connections`
     /// (each file needs one).
-    pub fn files_in_flight(&self) -> usize {
+    pub(crate) fn files_in_flight(&self) -> usize {
         self.parallel_files.min(self.max_connections).max(1)
     }
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::fetch::{hash_in_order, join_error, write_vectored, Fail, FileCtx, JobCtx};
+use crate::fetch::{join_error, Fail, FileCtx, JobCtx};
 use crate::manifest::MANIFEST_FILE;
 use crate::WarmupError;
 
@@ -46,11 +46,11 @@ impl LocalSource {
     pub(crate) async fn read_range(
         &self,
         ctx: &JobCtx,
-        f: &FileCtx,
+        f: &Arc<FileCtx>,
         pos: &mut u64,
         end: u64,
     ) -> Result<(), Fail> {
-        let src_path = self.path(&f.entry.path);
+        let src_path: Arc<Path> = self.path(&f.entry.path).into();
         let rel = f.entry.path.clone();
         let size = f.entry.size;
         let src = {
@@ -70,16 +70,14 @@ impl LocalSource {
                 .min(usize::try_from(end - *pos).unwrap_or(usize::MAX));
             ctx.throttle(n).await;
             let offset = *pos;
-            let (src, dst, hash) = (src.clone(), f.file.clone(), f.hash_state());
-            let hooks = ctx.hooks.clone();
-            let (rel, partial, src_path) =
-                (f.entry.path.clone(), f.partial.clone(), src_path.clone());
+            let (src, f, hooks, src_path) =
+                (src.clone(), f.clone(), ctx.hooks.clone(), src_path.clone());
             buf = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Fail> {
                 match src.read_exact_at(&mut buf[..n], offset) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                         return Err(Fail::Fatal(WarmupError::Fetch {
-                            path: rel,
+                            path: f.entry.path.clone(),
                             location: src_path.display().to_string(),
                             reason: format!(
                                 "the source file ends before the manifest's {size} bytes"
@@ -93,8 +91,7 @@ impl LocalSource {
                         )))
                     }
                 }
-                write_vectored(&hooks, &dst, &rel, &partial, &[&buf[..n]], offset)?;
-                hash_in_order(&hash, offset, &[&buf[..n]]);
+                f.write_and_hash(&hooks, &[&buf[..n]], offset)?;
                 Ok(buf)
             })
             .await

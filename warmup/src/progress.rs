@@ -229,6 +229,16 @@ impl Progress {
         self.files_done.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Files of the job not in place yet (those being fetched included): the total less those
+    /// done, which are the files found in place and those fetched.
+    pub(crate) fn files_left(&self) -> usize {
+        let left = self
+            .files_total
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.files_done.load(Ordering::Relaxed));
+        usize::try_from(left).unwrap_or(usize::MAX)
+    }
+
     /// Bytes moved from the source by this run (drives the rate).
     pub(crate) fn add_transferred(&self, n: u64) {
         let total = self.transferred.fetch_add(n, Ordering::Relaxed) + n;

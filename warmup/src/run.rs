@@ -12,7 +12,9 @@ use std::time::{Instant, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use crate::fetch::{fetch_file, join_error, remove_if_exists, with_suffix, JobCtx, SourceImpl};
+use crate::fetch::{
+    fetch_file, join_error, lock, remove_if_exists, with_suffix, JobCtx, SourceImpl,
+};
 use crate::http::HttpSource;
 use crate::local::LocalSource;
 use crate::manifest::{
@@ -200,7 +202,6 @@ async fn run_job(
     let mut bytes_resumed = 0;
     if !to_fetch.is_empty() {
         progress.set_state(WarmupState::Fetching);
-        ctx.set_files_left(to_fetch.len());
         let queue = Arc::new(Mutex::new(VecDeque::from(to_fetch)));
         let mut workers = JoinSet::new();
         for _ in 0..job.tuning.files_in_flight().min(files_fetched as usize) {
@@ -211,12 +212,11 @@ async fn run_job(
                     if ctx.abort.is_cancelled() {
                         break;
                     }
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                    let next = lock(&queue).pop_front();
                     let Some(entry) = next else { break };
                     match fetch_file(&ctx, &entry).await {
                         Ok(r) => {
                             resumed += r;
-                            ctx.file_fetched();
                             ctx.progress.file_done();
                             if let Err(e) = record_verified(&ctx.dest, &record, &entry).await {
                                 tracing::warn!(error = %e, "warmup: could not update the verified record");
@@ -247,7 +247,7 @@ async fn run_job(
         let paths: Vec<String> = manifest.files.iter().map(|e| e.path.clone()).collect();
         let (record, dest) = (record.clone(), job.dest.clone());
         let saved = tokio::task::spawn_blocking(move || {
-            let mut rec = record.lock().unwrap_or_else(|e| e.into_inner());
+            let mut rec = lock(&record);
             rec.files.retain(|p, _| paths.contains(p));
             rec.save(&dest)
         })
@@ -322,11 +322,7 @@ async fn check_existing(
                 Check::Missing
             }
             Ok(meta) => {
-                let trusted = record.lock().unwrap_or_else(|e| e.into_inner()).matches(
-                    &entry.path,
-                    &meta,
-                    &entry.sha256,
-                );
+                let trusted = lock(record).matches(&entry.path, &meta, &entry.sha256);
                 if trusted {
                     Check::Trusted
                 } else {
@@ -360,24 +356,20 @@ async fn check_existing(
                 if ctx.abort.is_cancelled() {
                     return Ok(());
                 }
-                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                let next = lock(&queue).pop_front();
                 let Some(entry) = next else { return Ok(()) };
                 let final_path = ctx.dest.join(&entry.path);
                 let (size, sha) = hash_file(&final_path)?;
                 if size == entry.size && sha == entry.sha256 {
                     skip(&ctx, &entry);
                     if let Ok(meta) = fs::metadata(&final_path) {
-                        record
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
+                        lock(&record)
                             .insert(&entry.path, &meta, &entry.sha256);
                     }
                 } else {
                     tracing::warn!(path = %entry.path, "warmup: existing file does not match the manifest's sha256, replacing it");
                     remove_if_exists(&final_path);
-                    mismatched
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
+                    lock(&mismatched)
                         .push(entry);
                 }
             }
@@ -386,7 +378,7 @@ async fn check_existing(
     while let Some(res) = workers.join_next().await {
         res.map_err(join_error)??;
     }
-    let mismatched = std::mem::take(&mut *mismatched.lock().unwrap_or_else(|e| e.into_inner()));
+    let mismatched = std::mem::take(&mut *lock(&mismatched));
     to_fetch.extend(mismatched);
     // Keep the manifest's order.
     let order: BTreeMap<&str, usize> = manifest
@@ -458,7 +450,7 @@ async fn preread(
             let mut buf = vec![0u8; PREREAD_BUF];
             let (mut total, mut resident) = (0, Some(0u64));
             loop {
-                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                let next = lock(&queue).pop_front();
                 let Some(path) = next else {
                     return Ok((total, resident));
                 };
@@ -502,7 +494,7 @@ async fn record_verified(
     let (path, sha256) = (entry.path.clone(), entry.sha256.clone());
     tokio::task::spawn_blocking(move || {
         let meta = fs::metadata(dest.join(&path))?;
-        let mut rec = record.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rec = lock(&record);
         rec.insert(&path, &meta, &sha256);
         rec.save(&dest)
     })

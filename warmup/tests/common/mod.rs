@@ -21,7 +21,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use infergate_warmup::{
-    CancelToken, Manifest, ManifestEntry, Progress, Report, Source, Tuning, WarmupJob,
+    CancelToken, Manifest, ManifestEntry, Progress, Report, Source, Tuning, WarmupError, WarmupJob,
 };
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -114,34 +114,32 @@ pub fn job(source: Source, dest: &Path, tuning: Tuning) -> WarmupJob {
     }
 }
 
-/// Runs a job that must succeed; its report and progress.
-pub async fn run_ok(source: Source, dest: &Path, tuning: Tuning) -> (Report, Arc<Progress>) {
-    let progress = Arc::new(Progress::new());
-    let report = infergate_warmup::run(
-        job(source, dest, tuning),
-        progress.clone(),
-        CancelToken::new(),
-    )
-    .await
-    .unwrap();
-    (report, progress)
-}
-
-/// Runs a job that must fail; its error and progress.
-pub async fn run_err(
+/// Runs a job; its result and progress.
+pub async fn run_job(
     source: Source,
     dest: &Path,
     tuning: Tuning,
-) -> (infergate_warmup::WarmupError, Arc<Progress>) {
+) -> (Result<Report, WarmupError>, Arc<Progress>) {
     let progress = Arc::new(Progress::new());
-    let err = infergate_warmup::run(
+    let result = infergate_warmup::run(
         job(source, dest, tuning),
         progress.clone(),
         CancelToken::new(),
     )
-    .await
-    .unwrap_err();
-    (err, progress)
+    .await;
+    (result, progress)
+}
+
+/// Runs a job that must succeed; its report and progress.
+pub async fn run_ok(source: Source, dest: &Path, tuning: Tuning) -> (Report, Arc<Progress>) {
+    let (result, progress) = run_job(source, dest, tuning).await;
+    (result.unwrap(), progress)
+}
+
+/// Runs a job that must fail; its error and progress.
+pub async fn run_err(source: Source, dest: &Path, tuning: Tuning) -> (WarmupError, Arc<Progress>) {
+    let (result, progress) = run_job(source, dest, tuning).await;
+    (result.unwrap_err(), progress)
 }
 
 /// Checks that `dest` holds exactly `files` (plus the verified record) and no leftovers.
