@@ -11,4 +11,5 @@
 //! OpenAI-compatible server.
 
 pub mod bench;
+mod random;
 pub mod sim;

@@ -87,19 +87,8 @@ async fn the_json_validates_against_the_schema() {
     bad["steps"][0]["summary"]["requests"]["ok"] = Value::from("many");
     let bad_path = tmp("bad.json");
     std::fs::write(&bad_path, serde_json::to_vec(&bad).unwrap()).unwrap();
-    let schema =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/bench.schema.json");
-    let out = std::process::Command::new(python())
-        .args([
-            "-c",
-            "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))",
-        ])
-        .arg(&schema)
-        .arg(&bad_path)
-        .output()
-        .unwrap();
     assert!(
-        !out.status.success(),
+        schema_errors(&bad_path).is_some(),
         "an invalid document passed the schema"
     );
 }

@@ -166,8 +166,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }),
         Cmd::Report { file, out } => Document::read_json(&file).and_then(|doc| {
-            std::fs::write(&out, report::render(&doc))
-                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            report::write(&doc, &out)?;
             eprintln!("report written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }),
@@ -265,12 +264,7 @@ fn redact_header(h: &str) -> String {
 
 fn run(a: RunArgs, argv: &[String]) -> Result<ExitCode, String> {
     let uri = endpoint(&a.url, a.api)?;
-    let headers: Vec<_> = a
-        .headers
-        .iter()
-        .map(|h| (h.name.clone(), h.value.clone()))
-        .collect();
-    let target = Target::new(uri.clone(), a.api_key.as_deref(), &headers)?;
+    let target = Target::new(uri.clone(), a.api_key.as_deref(), &a.headers)?;
     let dataset = a.dataset.as_deref().map(Dataset::load).transpose()?;
     // A random seed stays below 2^53 so that JSON readers in any language keep it exact.
     let seed = a.seed.unwrap_or_else(|| rand::random::<u64>() >> 11);
@@ -352,15 +346,11 @@ fn run(a: RunArgs, argv: &[String]) -> Result<ExitCode, String> {
             .headers
             .iter()
             .map(|h| {
-                if is_secret_header(h.name.as_str()) {
-                    format!("{}: ***", h.name)
-                } else {
-                    format!(
-                        "{}: {}",
-                        h.name,
-                        String::from_utf8_lossy(h.value.as_bytes())
-                    )
-                }
+                redact_header(&format!(
+                    "{}: {}",
+                    h.name,
+                    String::from_utf8_lossy(h.value.as_bytes())
+                ))
             })
             .collect(),
         api_key: a.api_key.is_some(),
@@ -454,8 +444,7 @@ fn run(a: RunArgs, argv: &[String]) -> Result<ExitCode, String> {
         eprintln!("records written to {}", p.display());
     }
     if let Some(p) = &a.report {
-        std::fs::write(p, report::render(&doc))
-            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        report::write(&doc, p)?;
         eprintln!("report written to {}", p.display());
     }
     Ok(if interrupted {

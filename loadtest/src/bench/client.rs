@@ -16,10 +16,11 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use infergate_sse::{Event, SseParser};
 
 use super::progress::LiveHist;
 use super::record::{Kind, Record};
-use super::sse::{Event, SseParser};
+use super::spec::Header;
 use super::workload::Prepared;
 
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -44,11 +45,7 @@ pub struct Target {
 
 impl Target {
     /// `extra` headers are added last and replace the defaults of the same name.
-    pub fn new(
-        uri: Uri,
-        api_key: Option<&str>,
-        extra: &[(http::HeaderName, HeaderValue)],
-    ) -> Result<Self, String> {
+    pub fn new(uri: Uri, api_key: Option<&str>, extra: &[Header]) -> Result<Self, String> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
@@ -61,11 +58,11 @@ impl Target {
                 .map_err(|_| "the API key is not a valid header value".to_owned())?;
             headers.insert(AUTHORIZATION, v);
         }
-        for (name, _) in extra {
-            headers.remove(name);
+        for h in extra {
+            headers.remove(&h.name);
         }
-        for (name, value) in extra {
-            headers.append(name.clone(), value.clone());
+        for h in extra {
+            headers.append(h.name.clone(), h.value.clone());
         }
         Ok(Self { uri, headers })
     }
@@ -135,7 +132,9 @@ pub async fn execute(
     *req.method_mut() = Method::POST;
     *req.uri_mut() = target.uri.clone();
     *req.headers_mut() = target.headers.clone();
-    let cap = max_tokens.map_or(64, |n| n.min(1 << 16) as usize);
+    // One gap per token after the first: with `max_tokens` reached, the boxed slice of the
+    // record takes the buffer as it is.
+    let cap = max_tokens.map_or(64, |n| n.saturating_sub(1).min(1 << 16) as usize);
     let mut st = State {
         parser: SseParser::new(),
         status: None,
@@ -168,7 +167,6 @@ pub async fn execute(
     }
     let usage = st.parser.usage;
     let completion = usage.and_then(|u| u.completion_tokens);
-    st.itl.shrink_to_fit();
     Record {
         id,
         scheduled_us,
@@ -270,7 +268,7 @@ async fn drive(
                             *error = Some(if msg.is_empty() {
                                 "SSE error event".to_owned()
                             } else {
-                                format!("SSE error event: {msg}")
+                                truncate(format!("SSE error event: {msg}"))
                             });
                         }
                     }
@@ -278,9 +276,6 @@ async fn drive(
                 });
                 if st.error.is_some() {
                     st.kind = Some(Kind::StreamError);
-                    if let Some(e) = st.error.take() {
-                        st.error = Some(truncate(e));
-                    }
                     return;
                 }
             }
@@ -389,15 +384,9 @@ mod tests {
             "http://127.0.0.1:1/v1/chat/completions".parse().unwrap(),
             Some("k"),
             &[
-                (ACCEPT, HeaderValue::from_static("*/*")),
-                (
-                    http::HeaderName::from_static("x-a"),
-                    HeaderValue::from_static("1"),
-                ),
-                (
-                    http::HeaderName::from_static("x-a"),
-                    HeaderValue::from_static("2"),
-                ),
+                "accept: */*".parse().unwrap(),
+                "x-a: 1".parse().unwrap(),
+                "x-a: 2".parse().unwrap(),
             ],
         )
         .unwrap();

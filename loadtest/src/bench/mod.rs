@@ -31,6 +31,5 @@ pub mod record;
 pub mod report;
 pub mod runner;
 pub mod spec;
-pub mod sse;
 pub mod stats;
 pub mod workload;

@@ -4,6 +4,7 @@
 //! p50/p99 latencies against the rate or concurrency.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use super::output::{escape, slo_text, Document, Step};
 use super::record::{Kind, Record};
@@ -155,10 +156,6 @@ fn empty_chart(out: &mut String, title: &str, why: &str) {
 /// A histogram of `values` (milliseconds). Values beyond 3 × p99 are left out (and counted
 /// in a note) so one outlier does not squash the rest.
 pub fn histogram(out: &mut String, title: &str, x_label: &str, values: &[f64]) {
-    if values.is_empty() {
-        empty_chart(out, title, "no values");
-        return;
-    }
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
         empty_chart(out, title, "no values");
@@ -308,9 +305,7 @@ fn ttft_over_time(out: &mut String, title: &str, records: &[Record]) {
         return;
     }
     let xhi = pts.iter().map(|p| p.0).fold(0.0, f64::max);
-    let mut ys: Vec<f64> = pts.iter().map(|p| p.1).collect();
-    ys.sort_unstable_by(f64::total_cmp);
-    let yhi = ys[ys.len() - 1];
+    let yhi = pts.iter().map(|p| p.1).fold(0.0, f64::max);
     let f = open_chart(
         out,
         title,
@@ -381,7 +376,25 @@ fn nice_step(raw: f64) -> f64 {
 /// Output tokens per second over the run, from each token event's arrival time (an event
 /// counts `output_tokens / token_events` tokens, so usage-reported counts are respected).
 fn tokens_over_time(out: &mut String, title: &str, records: &[Record]) {
-    let mut times: Vec<(f64, f64)> = Vec::new();
+    // The last token event of each request, then each event binned where it falls.
+    let end = records
+        .iter()
+        .filter_map(|r| {
+            let ttft = r.ttft_us?;
+            let last = r
+                .itl_us
+                .iter()
+                .fold(r.sent_us + ttft, |t, g| t + u64::from(*g));
+            Some(last as f64 / 1e6)
+        })
+        .reduce(f64::max);
+    let Some(end) = end else {
+        empty_chart(out, title, "no token events");
+        return;
+    };
+    let bucket = bucket_size(end);
+    let n = (end / bucket).floor() as usize + 1;
+    let mut sums = vec![0.0; n];
     for r in records {
         let Some(ttft) = r.ttft_us else { continue };
         let weight = if r.token_events > 0 {
@@ -389,23 +402,14 @@ fn tokens_over_time(out: &mut String, title: &str, records: &[Record]) {
         } else {
             1.0
         };
+        let mut add =
+            |t: u64| sums[((t as f64 / 1e6 / bucket).floor() as usize).min(n - 1)] += weight;
         let mut t = r.sent_us + ttft;
-        times.push((t as f64 / 1e6, weight));
+        add(t);
         for g in r.itl_us.iter() {
             t += u64::from(*g);
-            times.push((t as f64 / 1e6, weight));
+            add(t);
         }
-    }
-    if times.is_empty() {
-        empty_chart(out, title, "no token events");
-        return;
-    }
-    let end = times.iter().map(|t| t.0).fold(0.0, f64::max);
-    let bucket = bucket_size(end);
-    let n = (end / bucket).floor() as usize + 1;
-    let mut sums = vec![0.0; n];
-    for (t, w) in &times {
-        sums[((t / bucket).floor() as usize).min(n - 1)] += w;
     }
     let pts: Vec<(f64, f64)> = sums
         .iter()
@@ -439,6 +443,11 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px soli
 th{background:#f3f3f3}td.l,th.l{text-align:left}code{background:#f5f5f5;padding:1px 4px;word-break:break-all}\
 .charts{display:flex;flex-wrap:wrap;gap:12px}.chart{border:1px solid #e3e3e3}\
 .note{background:#fffbe6;border:1px solid #f0e0a0;padding:8px 12px;font-size:13px;max-width:1000px}";
+
+/// Writes the report for `doc` to `path`.
+pub fn write(doc: &Document, path: &Path) -> Result<(), String> {
+    std::fs::write(path, render(doc)).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
 
 /// The whole report for `doc`.
 pub fn render(doc: &Document) -> String {

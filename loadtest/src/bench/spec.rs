@@ -10,6 +10,8 @@ use http::{HeaderName, HeaderValue};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::random::standard_normal;
+
 /// A length distribution: a normal draw around `mean` with `stddev`, rounded and at least 1.
 /// `stddev` 0 gives `mean` (rounded) every time.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,14 +35,6 @@ impl Dist {
         // Finite by construction (both parsed finite); the clamp keeps the cast exact.
         x.round().clamp(1.0, 1_000_000.0) as u32
     }
-}
-
-/// A standard normal draw (Box–Muller).
-pub fn standard_normal(rng: &mut impl Rng) -> f64 {
-    // u1 in (0, 1] so that ln(u1) is finite.
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 impl FromStr for Dist {

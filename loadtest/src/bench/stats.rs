@@ -196,8 +196,8 @@ pub struct Summary {
 }
 
 /// Whether a successful request meets every SLO set (an unset SLO, or a TPOT that does not
-/// exist because of fewer than 2 output tokens, is met).
-pub fn meets(r: &Record, slo: &Slo) -> bool {
+/// exist because of fewer than 2 output tokens, is met). `tpot_us` is [`Record::tpot_us`].
+pub fn meets(r: &Record, tpot_us: Option<f64>, slo: &Slo) -> bool {
     if !r.ok() {
         return false;
     }
@@ -208,7 +208,7 @@ pub fn meets(r: &Record, slo: &Slo) -> bool {
             _ => return false,
         }
     }
-    if let (Some(t), Some(v)) = (slo.tpot, r.tpot_us()) {
+    if let (Some(t), Some(v)) = (slo.tpot, tpot_us) {
         if v > us(t) {
             return false;
         }
@@ -228,6 +228,7 @@ pub fn summarize(records: &[Record], duration_s: f64, slo: Option<&Slo>) -> Summ
     let mut tokens = Tokens::default();
     let (mut ttft, mut tpot, mut itl, mut e2e, mut lag) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut good: u64 = 0;
     for r in records {
         counts.total += 1;
         lag.push(us_to_ms(r.send_lag_us()));
@@ -242,8 +243,12 @@ pub fn summarize(records: &[Record], duration_s: f64, slo: Option<&Slo>) -> Summ
         if let Some(t) = r.ttft_us {
             ttft.push(us_to_ms(t));
         }
-        if let Some(t) = r.tpot_us() {
+        let tpot_us = r.tpot_us();
+        if let Some(t) = tpot_us {
             tpot.push(t / 1000.0);
+        }
+        if slo.is_some_and(|s| meets(r, tpot_us, s)) {
+            good += 1;
         }
         itl.extend(r.itl_us.iter().map(|&g| us_to_ms(u64::from(g))));
         e2e.push(us_to_ms(r.e2e_us));
@@ -256,18 +261,15 @@ pub fn summarize(records: &[Record], duration_s: f64, slo: Option<&Slo>) -> Summ
         }
     };
     let lag_stats = Stats::of(&mut lag);
-    let goodput = slo.map(|s| {
-        let good = records.iter().filter(|r| meets(r, s)).count() as u64;
-        Goodput {
-            slo: (*s).into(),
-            good_requests: good,
-            requests_per_s: per_s(good as f64),
-            attainment_pct: if counts.total > 0 {
-                100.0 * good as f64 / counts.total as f64
-            } else {
-                0.0
-            },
-        }
+    let goodput = slo.map(|s| Goodput {
+        slo: (*s).into(),
+        good_requests: good,
+        requests_per_s: per_s(good as f64),
+        attainment_pct: if counts.total > 0 {
+            100.0 * good as f64 / counts.total as f64
+        } else {
+            0.0
+        },
     });
     let busy_s: f64 = records.iter().map(|r| r.e2e_us as f64 / 1e6).sum();
     Summary {

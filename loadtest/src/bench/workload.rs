@@ -15,7 +15,7 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::spec::Dist;
 
@@ -261,7 +261,15 @@ impl Workload {
     ) -> Self {
         let source = match dataset {
             None => Source::Synthetic(input),
-            Some(data) => {
+            Some(mut data) => {
+                if api == Api::Completions {
+                    // Sent as a prompt: joined once here rather than for every request.
+                    for e in &mut data.entries {
+                        if let Prompt::Messages(m) = &e.prompt {
+                            e.prompt = Prompt::Text(join_messages(m));
+                        }
+                    }
+                }
                 let n = u32::try_from(data.entries.len()).unwrap_or(u32::MAX);
                 let mut order: Vec<u32> = (0..n).collect();
                 order.shuffle(&mut rng_for(seed, Stream::DatasetOrder, 0));
@@ -288,6 +296,7 @@ impl Workload {
     /// Request `index` of `stream` (measured or warm-up).
     pub fn request(&self, stream: Stream, index: u64) -> Prepared {
         let mut rng = rng_for(self.seed, stream, index);
+        let owned;
         let (prompt, line_max) = match &self.source {
             Source::Synthetic(dist) => {
                 let n = dist.sample(&mut rng);
@@ -298,41 +307,52 @@ impl Workload {
                     }
                     p.push_str(WORDS[rng.random_range(0..WORDS.len())]);
                 }
-                (Prompt::Text(p), None)
+                owned = Prompt::Text(p);
+                (&owned, None)
             }
             Source::Dataset { data, order } => {
                 let len = order.len().max(1);
                 let pos = (index % len as u64) as usize;
                 let line = order.get(pos).copied().unwrap_or(0) as usize;
                 match data.entries.get(line) {
-                    Some(e) => (e.prompt.clone(), e.max_tokens),
-                    None => (Prompt::Text(String::new()), None),
+                    Some(e) => (&e.prompt, e.max_tokens),
+                    None => {
+                        owned = Prompt::Text(String::new());
+                        (&owned, None)
+                    }
                 }
             }
         };
         // The output draw comes after the prompt draws, from the same generator.
         let max_tokens = line_max.or_else(|| self.output.map(|d| d.sample(&mut rng)));
-        let mut body = match (self.api, prompt) {
-            (Api::Chat, Prompt::Text(p)) => json!({
-                "model": self.model,
-                "messages": [{"role": "user", "content": p}],
-            }),
-            (Api::Chat, Prompt::Messages(m)) => json!({"model": self.model, "messages": m}),
-            (Api::Completions, Prompt::Text(p)) => json!({"model": self.model, "prompt": p}),
+        let joined;
+        let (messages, prompt) = match (self.api, prompt) {
+            (Api::Chat, Prompt::Text(p)) => (
+                Some(Messages::User([UserMessage {
+                    content: p,
+                    role: "user",
+                }])),
+                None,
+            ),
+            (Api::Chat, Prompt::Messages(m)) => (Some(Messages::List(m)), None),
+            (Api::Completions, Prompt::Text(p)) => (None, Some(p.as_str())),
+            // `Workload::new` joins them once; this is for a workload built otherwise.
             (Api::Completions, Prompt::Messages(m)) => {
-                json!({"model": self.model, "prompt": join_messages(&m)})
+                joined = join_messages(m);
+                (None, Some(joined.as_str()))
             }
         };
-        if let Some(obj) = body.as_object_mut() {
-            if let Some(n) = max_tokens {
-                obj.insert("max_tokens".into(), n.into());
-                if self.ignore_eos {
-                    obj.insert("ignore_eos".into(), true.into());
-                }
-            }
-            obj.insert("stream".into(), true.into());
-            obj.insert("stream_options".into(), json!({"include_usage": true}));
-        }
+        let body = Body {
+            ignore_eos: (self.ignore_eos && max_tokens.is_some()).then_some(true),
+            max_tokens,
+            messages,
+            model: &self.model,
+            prompt,
+            stream: true,
+            stream_options: StreamOptions {
+                include_usage: true,
+            },
+        };
         let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         Prepared {
             digest: fnv1a(&body),
@@ -340,6 +360,45 @@ impl Workload {
             max_tokens,
         }
     }
+}
+
+/// A request body, serialized as it is. The fields are in alphabetical order, the order in
+/// which `serde_json` writes the keys of a `Value` object, so the bytes (and the workload
+/// digest) are those of the same body built as a `Value`.
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignore_eos: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<Messages<'a>>,
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a str>,
+    stream: bool,
+    stream_options: StreamOptions,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Messages<'a> {
+    /// The prompt as one user message.
+    User([UserMessage<'a>; 1]),
+    /// A dataset line's messages, as read.
+    List(&'a Value),
+}
+
+/// Fields in alphabetical order, like [`Body`].
+#[derive(Serialize)]
+struct UserMessage<'a> {
+    content: &'a str,
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 /// The text contents of chat messages, one per line (for a dataset of messages sent to the

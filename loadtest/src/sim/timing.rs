@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::bench::spec::standard_normal;
+use crate::random::standard_normal;
 
 /// A latency with a mean and a standard deviation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -129,6 +129,19 @@ pub fn python() -> String {
 
 /// Validates `doc_path` against docs/bench.schema.json with Python's `jsonschema`.
 pub fn validate_schema(doc_path: &std::path::Path) {
+    let errors = schema_errors(doc_path);
+    assert!(
+        errors.is_none(),
+        "schema validation failed with {} (needs the `jsonschema` package: scripts/test installs \
+         it in .venv and exports PYTHON):\n{}",
+        python(),
+        errors.unwrap_or_default()
+    );
+}
+
+/// Checks `doc_path` against docs/bench.schema.json with Python's `jsonschema`: `None` when it
+/// is valid, else the output of the failed check.
+pub fn schema_errors(doc_path: &std::path::Path) -> Option<String> {
     let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/bench.schema.json");
     let script = "import json, sys\n\
         import jsonschema\n\
@@ -145,13 +158,13 @@ pub fn validate_schema(doc_path: &std::path::Path) {
         .arg(doc_path)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {py}: {e}"));
-    assert!(
-        out.status.success(),
-        "schema validation failed with {py} (needs the `jsonschema` package: scripts/test installs \
-         it in .venv and exports PYTHON):\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    (!out.status.success()).then(|| {
+        format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 /// A server that answers every request with the SSE events (or raw body) of `body_for(path)`,
