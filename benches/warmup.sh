@@ -4,7 +4,7 @@
 # Generates a model-like file set (default 4 × 512 MiB of random data plus two small files) in
 # a temporary directory, writes its manifest, serves it over loopback HTTP with Debian's nginx
 # (installed with apt-get when missing and running as root), and measures in one run:
-#   * infergate's warmup over HTTP (warmup/examples/warmup_bench.rs, built --release), with the
+#   * infergate's warmup over HTTP (control/warmup/examples/warmup_bench.rs, built --release), with the
 #     defaults (two connections per CPU, 4 to 16) and with 16 connections (--max-connections 16),
 #   * curl of the files one at a time,
 #   * parallel curl: 4 files at once (xargs -P 4), and 8 ranges at once (curl -r | dd seek),

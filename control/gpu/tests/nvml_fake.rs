@@ -1,5 +1,5 @@
 //! The real `NvmlProbe` (nvml-wrapper, dlopen) against the fake NVML library
-//! (`gpu/fake-nvml`, built as `target/<profile>/libinfergate_fake_nvml.so`).
+//! (`control/fake-nvml`, built as `target/<profile>/libinfergate_fake_nvml.so`).
 //!
 //! Each test runs in a child process of this test binary (`<exe> <test> --exact`), with the
 //! scenario in `INFERGATE_FAKE_NVML_SCENARIO`: NVML state is per process (one `nvmlInit`, one

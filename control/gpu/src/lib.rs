@@ -10,7 +10,7 @@
 //! - [`check`]: the one-shot check behind `infergate-control gpu-check`.
 //!
 //! docs/gpu-health.md describes the policy, its sources, and the fake NVML library
-//! (`gpu/fake-nvml`) the NVML probe is tested against.
+//! (`control/fake-nvml`) the NVML probe is tested against.
 
 pub mod check;
 pub mod fake;

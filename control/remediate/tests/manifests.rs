@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 fn deploy_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/k8s")
 }
 
 /// (file, document) for every YAML document under deploy/k8s.
