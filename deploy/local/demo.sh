@@ -33,7 +33,9 @@ for port in 9100 9101 9102 9190 9200; do
 done
 
 say "Building (release)"
-cargo build --release --locked -p infergate-gateway -p infergate-loadtest -p infergate-control -p infergate-fake-nvml
+# The whole workspace, exactly what `cargo build --release` builds, so that nothing is compiled
+# again after it (a build of some packages, -p, can turn crate features on differently).
+cargo build --release --locked
 BIN=target/release
 
 say "Starting two simulated model servers: stable v1 (TTFT 200 ms, 20 ms/token), canary v2 (TTFT 120 ms, 15 ms/token)"
