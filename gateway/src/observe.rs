@@ -12,8 +12,8 @@ pub const MAX_LINE: usize = 256 * 1024;
 /// Longest `usage` object read from a JSON body.
 const MAX_USAGE: usize = 4096;
 
-pub use infergate_sse::Usage;
-use infergate_sse::{Event, SseParser};
+pub use infergate_wire::sse::Usage;
+use infergate_wire::sse::{Event, SseParser};
 
 /// What the observer saw in one frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

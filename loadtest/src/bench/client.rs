@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use infergate_sse::{Event, SseParser};
+use infergate_sse::sse::{Event, SseParser};
 
 use super::progress::LiveHist;
 use super::record::{Kind, Record};
