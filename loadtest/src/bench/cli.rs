@@ -383,7 +383,7 @@ fn run(a: RunArgs, argv: &[String]) -> Result<ExitCode, String> {
             client: http_client(),
             target,
             timeout: a.timeout,
-            live: Live::default(),
+            live: Arc::new(Live::default()),
         });
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let cancel_tx = Arc::new(cancel_tx);

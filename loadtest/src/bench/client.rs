@@ -6,7 +6,8 @@
 //! that completed them. Nothing the server sends can make this panic: every failure becomes a
 //! [`Kind`] and a short message.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,7 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use infergate_sse::sse::{Event, SseParser};
 
-use super::progress::LiveHist;
+pub use super::live::Live;
 use super::record::{Kind, Record};
 use super::spec::Header;
 use super::workload::Prepared;
@@ -68,24 +69,6 @@ impl Target {
     }
 }
 
-/// Counters the progress display reads while the run goes on.
-#[derive(Default)]
-pub struct Live {
-    pub sent: AtomicU64,
-    pub done: AtomicU64,
-    pub errors: AtomicU64,
-    pub ttft: LiveHist,
-}
-
-impl Live {
-    pub fn reset(&self) {
-        self.sent.store(0, Ordering::Relaxed);
-        self.done.store(0, Ordering::Relaxed);
-        self.errors.store(0, Ordering::Relaxed);
-        self.ttft.reset();
-    }
-}
-
 /// The longest error message kept in a record.
 const MAX_ERROR: usize = 300;
 /// The most bytes of an error response read for its message.
@@ -110,7 +93,7 @@ pub struct Ctx {
     pub target: Target,
     /// Per-request limit, from send to the end of the response.
     pub timeout: Duration,
-    pub live: Live,
+    pub live: Arc<Live>,
 }
 
 /// Sends `prepared` and measures it. `t0` is the start of the step; `scheduled_us` when the

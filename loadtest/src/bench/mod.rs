@@ -25,6 +25,7 @@
 pub mod cli;
 pub mod client;
 pub mod compare;
+pub mod live;
 pub mod output;
 pub mod progress;
 pub mod record;

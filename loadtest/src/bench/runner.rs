@@ -214,7 +214,7 @@ async fn run_load(
     ctx.live.reset();
     let t0 = Instant::now();
     let progress = Progress::start(
-        ctx.clone(),
+        Arc::clone(&ctx.live),
         label,
         stop.requests,
         t0,

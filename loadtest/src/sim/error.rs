@@ -1,10 +1,8 @@
 //! Errors answered to clients, in vLLM's (OpenAI's) JSON shape.
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Response, StatusCode};
+use http::{Method, StatusCode};
 use serde::Serialize;
-
-use super::body::SimBody;
 
 /// A request the simulator refuses. Rendered as
 /// `{"error":{"message":..,"type":..,"param":..,"code":<status>}}`.
@@ -97,7 +95,6 @@ impl ApiError {
     }
 
     /// The HTTP status this error is answered with.
-    #[cfg(test)]
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -129,17 +126,10 @@ impl ApiError {
         })
     }
 
-    /// The response: status, `content-type: application/json` and the error body.
-    pub fn into_response(self) -> Response<SimBody> {
-        // Serializing these plain structs cannot fail; should it, the status still stands.
-        let bytes = self.to_json().map(Bytes::from).unwrap_or_default();
-        let mut response = Response::new(SimBody::full(bytes));
-        *response.status_mut() = self.status;
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        response
+    /// The JSON error body (empty should serializing fail; the status still stands).
+    pub fn body(&self) -> Bytes {
+        // Serializing these plain structs cannot fail.
+        self.to_json().map(Bytes::from).unwrap_or_default()
     }
 }
 

@@ -50,6 +50,7 @@
 //! over 16 MiB, 429 `RateLimitError` when the queue is full. When
 //! [`SimConfig::served_version`] is set, every response carries `x-served-version`.
 
+mod api;
 mod body;
 mod config;
 mod embeddings;
@@ -58,6 +59,7 @@ mod error;
 mod fault;
 mod inflight;
 mod metrics;
+mod reply;
 mod request;
 mod response;
 mod server;

@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 
+use super::api::Api;
 use super::error::ApiError;
 
 /// Most output tokens one request may ask for, so that a client cannot make the simulator
@@ -13,15 +14,6 @@ pub const MAX_OUTPUT_TOKENS: u32 = 1 << 20;
 
 /// Most inputs one embeddings request may carry (OpenAI's limit).
 pub const MAX_EMBEDDING_INPUTS: usize = 2048;
-
-/// Which generation API a request came through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Api {
-    /// `POST /v1/chat/completions`
-    Chat,
-    /// `POST /v1/completions`
-    Completion,
-}
 
 /// The dummy tokenizer: the number of whitespace-separated words across `texts`, at least 1.
 ///

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::request::Api;
+use super::api::Api;
 use super::words;
 
 /// The `[DONE]` event that ends every stream.

@@ -12,6 +12,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use tokio::time::Instant;
 
+use super::api::Api;
 use super::body::SimBody;
 use super::config::SimConfig;
 use super::embeddings::embed;
@@ -20,7 +21,8 @@ use super::error::ApiError;
 use super::fault::{self, Fault, FAULT_HEADER};
 use super::inflight::InFlight;
 use super::metrics::{self, Metrics};
-use super::request::{Api, EmbeddingRequest, Generation};
+use super::reply::{self, event_stream, json};
+use super::request::{EmbeddingRequest, Generation};
 use super::response::{self, ChunkEncoder, Stamp, Usage};
 use super::stream::TokenStream;
 use super::timing::Latency;
@@ -29,8 +31,6 @@ use super::timing::Latency;
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 const SERVED_VERSION: HeaderName = HeaderName::from_static("x-served-version");
-const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
-const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream; charset=utf-8");
 
 /// What every connection of one simulator shares.
 pub struct SimState {
@@ -144,7 +144,7 @@ impl SimState {
         let start = Instant::now();
         let mut response = match self.route(start, req).await {
             Ok(response) => response,
-            Err(Failure::Api(err)) => err.into_response(),
+            Err(Failure::Api(err)) => reply::error(&err),
             Err(Failure::Abort) => return Err(super::stream::dropped()),
         };
         if let Some(version) = &self.served_version {
@@ -308,24 +308,6 @@ impl SimState {
         }
         Ok(json(body))
     }
-}
-
-/// A 200 response with an event-stream body.
-fn event_stream(body: SimBody) -> Response<SimBody> {
-    let mut response = Response::new(body);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, EVENT_STREAM);
-    response
-}
-
-/// A 200 response with a JSON body.
-fn json(body: Bytes) -> Response<SimBody> {
-    let mut response = Response::new(SimBody::full(body));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, APPLICATION_JSON);
-    response
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] with 413 (at once when

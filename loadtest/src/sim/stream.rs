@@ -119,9 +119,9 @@ impl TokenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::api::Api;
     use crate::sim::engine::{Cut, Engine, EngineConfig, Job};
     use crate::sim::metrics::Metrics;
-    use crate::sim::request::Api;
     use crate::sim::timing::Latency;
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
