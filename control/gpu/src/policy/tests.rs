@@ -1,7 +1,15 @@
+use std::collections::BTreeSet;
+
+use infergate_config::units::Dur;
+
 use super::*;
 use crate::fake::{healthy_gpu, node_reading, FakeProbe};
+use crate::health::{
+    Action, CallFault, GpuReading, NodeReading, RecoveryAction, Severity, XidEvent,
+};
 use crate::health::{RemappedRows, RetiredPages};
 use crate::probe::GpuProbe;
+use crate::probe::ProbeError;
 
 const MIN: u64 = 60_000;
 
