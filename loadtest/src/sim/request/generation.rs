@@ -1,31 +1,16 @@
-//! Request bodies: what the simulator reads from them, and its dummy tokenizer.
-//!
-//! Unknown fields (`temperature`, `top_p`, ...) are accepted and ignored, as vLLM accepts
-//! them. Prompt length is measured with a dummy tokenizer, [`count_tokens`].
+//! Chat and completion request bodies.
 
 use serde::Deserialize;
 
-use super::api::Api;
-use super::error::ApiError;
+use crate::sim::api::Api;
+use crate::sim::error::ApiError;
+
+use super::json::{parse_json, Prompt};
+use super::tokens::count_tokens;
 
 /// Most output tokens one request may ask for, so that a client cannot make the simulator
 /// build an unbounded response.
 pub const MAX_OUTPUT_TOKENS: u32 = 1 << 20;
-
-/// Most inputs one embeddings request may carry (OpenAI's limit).
-pub const MAX_EMBEDDING_INPUTS: usize = 2048;
-
-/// The dummy tokenizer: the number of whitespace-separated words across `texts`, at least 1.
-///
-/// It stands in for a real tokenizer: `prompt_tokens` in `usage` is this count over all
-/// message contents (chat), prompts (completions) or inputs (embeddings).
-pub fn count_tokens<'a>(texts: impl IntoIterator<Item = &'a str>) -> u64 {
-    let words: usize = texts
-        .into_iter()
-        .map(|text| text.split_whitespace().count())
-        .sum();
-    (words as u64).max(1)
-}
 
 /// A generation request (chat or completion), reduced to what the simulator uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,30 +64,6 @@ struct ContentPart {
     text: Option<String>,
 }
 
-/// A prompt or embeddings input: one string or an array of strings.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Prompt {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Prompt {
-    fn as_slice(&self) -> &[String] {
-        match self {
-            Prompt::One(text) => std::slice::from_ref(text),
-            Prompt::Many(texts) => texts,
-        }
-    }
-
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            Prompt::One(text) => vec![text],
-            Prompt::Many(texts) => texts,
-        }
-    }
-}
-
 impl MessageContent {
     fn texts(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         match self {
@@ -112,11 +73,6 @@ impl MessageContent {
             }
         }
     }
-}
-
-fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|err| ApiError::bad_request(format!("Invalid request body: {err}")))
 }
 
 impl GenerationBody {
@@ -181,55 +137,10 @@ impl Generation {
     }
 }
 
-/// A `POST /v1/embeddings` request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EmbeddingRequest {
-    pub model: String,
-    pub inputs: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct EmbeddingBody {
-    model: String,
-    input: Prompt,
-}
-
-impl EmbeddingRequest {
-    /// Reads the body; `input` must hold 1 to [`MAX_EMBEDDING_INPUTS`] strings.
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let req: EmbeddingBody = parse_json(body)?;
-        let inputs = req.input.into_vec();
-        if inputs.is_empty() {
-            return Err(ApiError::bad_request("input must not be empty."));
-        }
-        if inputs.len() > MAX_EMBEDDING_INPUTS {
-            return Err(ApiError::bad_request(format!(
-                "input must hold at most {MAX_EMBEDDING_INPUTS} items."
-            )));
-        }
-        Ok(Self {
-            model: req.model,
-            inputs,
-        })
-    }
-
-    /// Prompt length of all inputs by [`count_tokens`].
-    pub fn prompt_tokens(&self) -> u64 {
-        count_tokens(self.inputs.iter().map(String::as_str))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::StatusCode;
-
-    #[test]
-    fn dummy_tokenizer_counts_words_with_a_floor_of_one() {
-        assert_eq!(count_tokens(["hello world", "  a\tb\nc "]), 5);
-        assert_eq!(count_tokens([""]), 1);
-        assert_eq!(count_tokens(std::iter::empty()), 1);
-    }
 
     #[test]
     fn chat_request_counts_all_message_text() {
@@ -273,16 +184,5 @@ mod tests {
             assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{body:?}");
         }
         assert!(Generation::parse(Api::Completion, br#"{"model":"m","prompt":3}"#, 16).is_err());
-    }
-
-    #[test]
-    fn embeddings_input_forms() {
-        let one = EmbeddingRequest::parse(br#"{"model":"m","input":"a b c"}"#).unwrap();
-        assert_eq!(one.inputs, vec!["a b c"]);
-        assert_eq!(one.prompt_tokens(), 3);
-        let many = EmbeddingRequest::parse(br#"{"model":"m","input":["a","b c"]}"#).unwrap();
-        assert_eq!(many.inputs.len(), 2);
-        assert_eq!(many.prompt_tokens(), 3);
-        assert!(EmbeddingRequest::parse(br#"{"model":"m","input":[]}"#).is_err());
     }
 }
