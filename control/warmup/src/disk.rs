@@ -24,7 +24,7 @@ pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
         Ok(()) => Ok(()),
         Err(e) => {
             let e = io::Error::from(e);
-            if crate::error::is_no_space(&e) {
+            if crate::io_errors::is_no_space(&e) {
                 return Err(e);
             }
             if file.metadata()?.len() != len {

@@ -137,11 +137,3 @@ impl WarmupError {
         }
     }
 }
-
-/// Whether an I/O error means the disk (or the quota) is full.
-pub(crate) fn is_no_space(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-    ) || matches!(err.raw_os_error(), Some(28) | Some(122))
-}

@@ -35,22 +35,33 @@
 //! ```
 
 mod cancel;
+mod client;
+mod ctx;
+mod digest;
 mod disk;
 mod error;
 mod fetch;
+mod files;
+mod hooks;
 mod http;
+mod io_errors;
 mod job;
 mod limiter;
 mod local;
 mod manifest;
+mod names;
+mod outcome;
+mod partial;
 mod progress;
 mod run;
+mod sync;
 #[doc(hidden)]
 pub mod testing;
 
 pub use cancel::CancelToken;
 pub use error::WarmupError;
 pub use job::{Source, Tuning, WarmupJob};
-pub use manifest::{write_manifest, Manifest, ManifestEntry, MANIFEST_FILE};
+pub use manifest::{write_manifest, Manifest, ManifestEntry};
+pub use names::MANIFEST_FILE;
 pub use progress::{Progress, ProgressSnapshot, WarmupState};
 pub use run::{run, Report};

@@ -6,9 +6,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::fetch::{join_error, Fail, FileCtx, JobCtx};
-use crate::manifest::MANIFEST_FILE;
-use crate::WarmupError;
+use crate::ctx::{FileCtx, JobCtx};
+use crate::error::WarmupError;
+use crate::io_errors::join_error;
+use crate::names::MANIFEST_FILE;
+use crate::outcome::Fail;
 
 /// Bytes per positioned read (one buffer per range in flight).
 const READ_BUF: usize = 256 << 10;

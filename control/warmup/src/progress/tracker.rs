@@ -5,68 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-/// How far back the current rate looks.
-const RATE_WINDOW: Duration = Duration::from_secs(5);
-/// At most one rate sample per this interval.
-const SAMPLE_EVERY: Duration = Duration::from_millis(250);
-
-/// Where a warmup is. Serialised as `{"state":"fetching"}` or
-/// `{"state":"failed","reason":"…"}` (flattened into [`ProgressSnapshot`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "lowercase")]
-pub enum WarmupState {
-    /// Not started.
-    Pending,
-    /// Transferring chunks.
-    Fetching,
-    /// Checking files already in the destination, or finishing (hash, fsync, rename, pre-read)
-    /// once every byte is in.
-    Verifying,
-    /// Every file is in place and verified: a model server can start.
-    Warm,
-    /// Stopped; `reason` is the error's message (`"warmup cancelled; …"` when cancelled).
-    Failed {
-        /// The error's message.
-        reason: String,
-    },
-}
-
-/// A point-in-time copy of [`Progress`], for the admin API, metrics and the health feed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProgressSnapshot {
-    /// The job's model.
-    pub model: String,
-    /// The job's version.
-    pub version: String,
-    /// `state` (and `reason` when failed).
-    #[serde(flatten)]
-    pub state: WarmupState,
-    /// Bytes in place: files already present, resumed chunks, and bytes written by this run.
-    pub bytes_done: u64,
-    /// Sum of the manifest's sizes (0 until the manifest is read).
-    pub bytes_total: u64,
-    /// Bytes per second transferred over the last few (5) seconds.
-    pub rate_bytes_per_sec: u64,
-    /// Files in place and verified.
-    pub files_done: u64,
-    /// Files in the manifest.
-    pub files_total: u64,
-    /// Seconds since the job started (frozen when it ends).
-    pub elapsed_secs: f64,
-    /// Bytes of the model's files found in the page cache after the pre-read (`preread` jobs
-    /// on file systems that can tell; absent otherwise).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resident_bytes: Option<u64>,
-}
-
-impl ProgressSnapshot {
-    /// Whether the model is warm (the gateway may route to it).
-    pub fn is_warm(&self) -> bool {
-        self.state == WarmupState::Warm
-    }
-}
+use super::rate::{push_sample, rate, SAMPLE_EVERY};
+use super::snapshot::ProgressSnapshot;
+use super::state::WarmupState;
 
 #[derive(Debug)]
 struct Inner {
@@ -254,76 +195,6 @@ impl Progress {
         {
             return;
         }
-        let now = Instant::now();
-        let mut inner = self.lock();
-        inner.samples.push_back((now, total));
-        // Keep one sample older than the window as the baseline.
-        while inner.samples.len() > 2
-            && inner
-                .samples
-                .get(1)
-                .is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW)
-        {
-            inner.samples.pop_front();
-        }
-    }
-}
-
-fn rate(samples: &VecDeque<(Instant, u64)>, now: Instant, current: u64) -> u64 {
-    // The oldest sample inside the window, or the newest one before it.
-    let mut base = None;
-    for &(t, bytes) in samples {
-        base = Some((t, bytes));
-        if now.duration_since(t) <= RATE_WINDOW {
-            break;
-        }
-    }
-    let Some((t, bytes)) = base else {
-        return 0;
-    };
-    let secs = now.duration_since(t).as_secs_f64();
-    if secs < 0.05 {
-        return 0;
-    }
-    (current.saturating_sub(bytes) as f64 / secs) as u64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn snapshot_serialises_flat() {
-        let p = Progress::new();
-        p.begin("llama", "v3");
-        p.set_totals(4, 400);
-        p.add_done(100);
-        p.file_done();
-        p.set_state(WarmupState::Fetching);
-        let v = serde_json::to_value(p.snapshot()).unwrap();
-        assert_eq!(v["state"], "fetching");
-        assert_eq!(v["model"], "llama");
-        assert_eq!(v["bytes_done"], 100);
-        assert_eq!(v["bytes_total"], 400);
-        assert_eq!(v["files_done"], 1);
-        assert!(v.get("reason").is_none());
-        p.set_state(WarmupState::Failed {
-            reason: "boom".into(),
-        });
-        let v = serde_json::to_value(p.snapshot()).unwrap();
-        assert_eq!(v["state"], "failed");
-        assert_eq!(v["reason"], "boom");
-        let back: ProgressSnapshot = serde_json::from_value(v).unwrap();
-        assert!(!back.is_warm());
-    }
-
-    #[test]
-    fn rate_over_window() {
-        let now = Instant::now();
-        let mut s = VecDeque::new();
-        s.push_back((now - Duration::from_secs(2), 0));
-        assert_eq!(rate(&s, now, 2000), 1000);
-        s.clear();
-        assert_eq!(rate(&s, now, 2000), 0);
+        push_sample(&mut self.lock().samples, Instant::now(), total);
     }
 }

@@ -1,0 +1,13 @@
+//! Shared, always-readable progress of a warmup: its state, counts and rate.
+
+mod rate;
+mod snapshot;
+mod state;
+mod tracker;
+
+pub use snapshot::ProgressSnapshot;
+pub use state::WarmupState;
+pub use tracker::Progress;
+
+#[cfg(test)]
+mod tests;
