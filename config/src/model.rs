@@ -35,10 +35,25 @@ pub struct Config {
     /// `gpus` labels) that a feed reports unhealthy get no traffic.
     #[serde(default)]
     pub health_feeds: Vec<HealthFeed>,
+    /// What the metrics page carries beyond the default (bounded) series.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Pools of model-server endpoints. Each backend is referenced by name from `models`.
     pub backends: Vec<Backend>,
     /// Models served by the gateway, matched against the `model` field of request bodies.
     pub models: Vec<Model>,
+}
+
+/// Metric series beyond the default ones. By default TTFT, TPOT and duration histograms carry
+/// `model`, `backend` and `variant` labels, and per-endpoint series are counters and gauges.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Also export TTFT, TPOT and duration histograms per endpoint
+    /// (`infergate_endpoint_*_seconds`, labels `model`, `backend`, `variant`, `endpoint`).
+    /// Each endpoint of each variant adds about 110 series. Default `false`.
+    #[serde(default)]
+    pub endpoint_histograms: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]

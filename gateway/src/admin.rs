@@ -22,20 +22,15 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::body::GatewayBody;
+use crate::ejection::ejection_json;
 use crate::gateway::Gateway;
-use crate::reload::{Reloader, Trigger};
-
-/// What the admin listener serves from.
-pub struct Admin {
-    pub gateway: Arc<Gateway>,
-    pub reloader: Option<Reloader>,
-}
+use crate::status::Trigger;
 
 pub async fn handle(
-    admin: Arc<Admin>,
+    gw: Arc<Gateway>,
     req: Request<Incoming>,
 ) -> Result<Response<GatewayBody>, Infallible> {
-    let gw = &admin.gateway;
+    let gw = &gw;
     let path = req.uri().path();
     if path.starts_with("/admin/") && !authorized(gw, &req) {
         let mut r = json_response(
@@ -64,7 +59,7 @@ pub async fn handle(
                 )
             }
         }
-        (&Method::GET, "/admin/config") => match serde_json::to_value(gw.status()) {
+        (&Method::GET, "/admin/config") => match serde_json::to_value(&*gw.status()) {
             Ok(v) => json_response(StatusCode::OK, &v),
             Err(e) => json_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,10 +68,10 @@ pub async fn handle(
         },
         (&Method::GET, "/admin/endpoints") => json_response(StatusCode::OK, &endpoints(gw)),
         (&Method::GET, "/admin/routes") => {
-            json_response(StatusCode::OK, &crate::explain::routes_json(&gw.table()))
+            json_response(StatusCode::OK, &crate::explain::routes_json(&gw.snapshot()))
         }
-        (&Method::POST, "/admin/reload") => match &admin.reloader {
-            Some(r) => match r.reload(Trigger::Admin).await {
+        (&Method::POST, "/admin/reload") => match gw.writer().has_file() {
+            true => match gw.writer().reload(Trigger::Admin).await {
                 Ok(version) => json_response(
                     StatusCode::OK,
                     &json!({"status": "reloaded", "version": version}),
@@ -90,7 +85,7 @@ pub async fn handle(
                     }),
                 ),
             },
-            None => json_response(
+            false => json_response(
                 StatusCode::CONFLICT,
                 &json!({"error": "this gateway was not started from a config file"}),
             ),
@@ -110,7 +105,7 @@ pub async fn handle(
 
 /// Constant-time comparison of the bearer token, when one is configured.
 fn authorized(gw: &Gateway, req: &Request<Incoming>) -> bool {
-    let table = gw.table();
+    let table = gw.snapshot();
     let Some(token) = table.admin_token.as_deref() else {
         return true;
     };
@@ -128,14 +123,9 @@ fn authorized(gw: &Gateway, req: &Request<Incoming>) -> bool {
 }
 
 fn metrics(gw: &Gateway) -> Response<GatewayBody> {
-    let now = Instant::now();
-    for b in gw.table().backends() {
-        for e in &b.endpoints {
-            e.metrics.in_flight.set(i64::from(e.state.in_flight()));
-            e.metrics.ejected.set(i64::from(e.state.is_ejected(now)));
-        }
-    }
-    let mut r = Response::new(GatewayBody::full(gw.metrics().encode()));
+    let mut body = gw.metrics().encode();
+    crate::gauges::render(&gw.snapshot(), Instant::now(), &mut body);
+    let mut r = Response::new(GatewayBody::full(body));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -143,23 +133,9 @@ fn metrics(gw: &Gateway) -> Response<GatewayBody> {
     r
 }
 
-/// Why an endpoint is out of service, and for how much longer (`None` when it is in).
-pub(crate) fn ejection_json(
-    s: &crate::endpoint::EndpointState,
-    now: Instant,
-) -> Option<serde_json::Value> {
-    s.ejection(now).map(|(until, reason)| {
-        json!({
-            "reason": reason.as_str(),
-            "detail": s.warm_reason().or_else(|| s.health_reason(now)),
-            "remaining_seconds": (until - now).as_secs_f64(),
-        })
-    })
-}
-
 fn endpoints(gw: &Gateway) -> serde_json::Value {
     let now = Instant::now();
-    let table = gw.table();
+    let table = gw.snapshot();
     let backends: Vec<_> = table
         .backends()
         .iter()

@@ -197,20 +197,16 @@ impl Exchange {
             return;
         };
         m.count(outcome);
-        m.duration.observe(self.start.elapsed().as_secs_f64());
+        m.duration(self.start.elapsed().as_secs_f64());
         let output = self
             .usage
             .and_then(|u| u.completion_tokens)
             .unwrap_or(self.token_events);
-        if let Some(p) = self.usage.and_then(|u| u.prompt_tokens) {
-            m.input_tokens.inc_by(p);
-        }
-        m.output_tokens.inc_by(output);
+        m.tokens(self.usage.and_then(|u| u.prompt_tokens), output);
         if let (Some(first), Some(last)) = (self.first_token, self.last_token) {
-            m.ttft.observe((first - self.start).as_secs_f64());
+            m.ttft((first - self.start).as_secs_f64());
             if output >= 2 {
-                m.tpot
-                    .observe((last - first).as_secs_f64() / (output - 1) as f64);
+                m.tpot((last - first).as_secs_f64() / (output - 1) as f64);
             }
         }
     }
@@ -339,10 +335,9 @@ impl ObservedBody {
 /// `data: {"error":{...}}` followed by a blank line: how a stream that fails after it started
 /// ends.
 pub fn sse_error_event(code: &str, message: &str) -> Bytes {
-    let v = serde_json::json!({
-        "error": {"message": message, "type": "server_error", "param": null, "code": code}
-    });
-    Bytes::from(format!("data: {v}\n\n"))
+    let error =
+        infergate_wire::openai::ApiError::new(code, message, infergate_wire::openai::SERVER_ERROR);
+    Bytes::from(error.sse_event())
 }
 
 impl Body for ObservedBody {

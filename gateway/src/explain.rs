@@ -41,7 +41,7 @@ fn endpoints_json(route: &ModelRoute, variant: usize) -> Vec<Value> {
         .iter()
         .map(|&i| {
             let e = &v.backend.endpoints[i];
-            let ejection = crate::admin::ejection_json(&e.state, now);
+            let ejection = crate::ejection::ejection_json(&e.state, now);
             json!({
                 "url": e.state.url,
                 "labels": e.labels,

@@ -33,22 +33,33 @@
 //! and metric outcome, all mapped in one place.
 
 pub mod admin;
+pub mod attempt;
+pub mod backend;
 pub mod body;
+pub mod compile;
+pub mod ejection;
 pub mod endpoint;
 pub mod error;
 pub mod explain;
+pub mod feeds;
 pub mod gateway;
+pub mod gauges;
+pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod model_field;
 pub mod observe;
+pub mod pick;
 pub mod proxy;
 pub mod reload;
 pub mod retry;
 pub mod route;
 pub mod server;
+pub mod shadow;
+pub mod status;
 pub mod table;
 pub mod tls;
+pub mod writer;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -138,7 +149,12 @@ pub struct Source<'a> {
 /// Binds both listeners and starts serving `cfg` on the current runtime.
 pub async fn start(cfg: &Config, source: Source<'_>) -> Result<Running, StartError> {
     let metrics = Arc::new(Metrics::new()?);
-    let gateway = Arc::new(Gateway::with_text(cfg, source.text, metrics)?);
+    let (gateway, writer) = Gateway::start(
+        cfg,
+        source.text,
+        source.path.map(Path::to_path_buf),
+        metrics,
+    )?;
     let tls = match &cfg.listeners.data.tls {
         Some(t) => Some(Arc::new(tls::TlsTerminator::load(t)?)),
         None => None,
@@ -148,15 +164,17 @@ pub async fn start(cfg: &Config, source: Source<'_>) -> Result<Running, StartErr
     let data_addr = local_addr("data", &data)?;
     let admin_addr = local_addr("admin", &admin)?;
 
-    let mut tasks = Vec::new();
+    let mut tasks = vec![writer];
     if let Some(t) = &tls {
         tasks.push(t.spawn_watcher(Duration::from_secs(1)));
     }
-    let reloader = source.path.map(|p| {
-        let (r, t) = reload::spawn(gateway.clone(), p.to_path_buf(), source.poll);
-        tasks.extend(t);
-        r
-    });
+    if let Some(p) = source.path {
+        tasks.extend(reload::spawn(
+            gateway.writer().clone(),
+            p.to_path_buf(),
+            source.poll,
+        ));
+    }
 
     let gw = gateway.clone();
     let data_server = server::spawn(
@@ -167,24 +185,21 @@ pub async fn start(cfg: &Config, source: Source<'_>) -> Result<Running, StartErr
         Some(gateway.metrics().connections("data")),
         move |req| proxy::handle(gw.clone(), req),
     );
-    let admin_state = Arc::new(admin::Admin {
-        gateway: gateway.clone(),
-        reloader,
-    });
+    let admin_gw = gateway.clone();
     let admin_server = server::spawn(
         "admin",
         admin,
         ConnLimits::from_config(&infergate_config::Limits::default()),
         None,
         None,
-        move |req| admin::handle(admin_state.clone(), req),
+        move |req| admin::handle(admin_gw.clone(), req),
     );
     for feed in &cfg.health_feeds {
         tasks.push(tokio::spawn(health::follow(
-            gateway.clone(),
+            gateway.writer().clone(),
+            gateway.metrics().clone(),
             feed.url.clone(),
             feed.stale_after.get(),
-            feed.hold_down.get(),
         )));
     }
     gateway.set_ready(true);

@@ -20,8 +20,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
 use tokio::sync::Semaphore;
 
+use crate::backend::BackendRt;
 use crate::metrics::RouteMetrics;
-use crate::table::BackendRt;
 
 /// Where a value comes from in a request.
 #[derive(Clone, Debug)]

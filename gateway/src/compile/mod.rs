@@ -1,0 +1,377 @@
+//! Builds routing tables. The compiler belongs to the writer task: it remembers what the live
+//! table was built from, so that a new config or a new endpoint set rebuilds only what changed.
+//!
+//! - A backend whose config is unchanged keeps its `Arc<BackendRt>` (and so its endpoints).
+//! - A model whose config is unchanged, whose backends were all kept, and whose request labels
+//!   and metric settings are unchanged keeps its `Arc<ModelRoute>`.
+//! - Endpoint state is found by URL ([`registry`]), so an endpoint that stays keeps its
+//!   in-flight count, outlier state and health whatever else is rebuilt.
+//! - The metric series of models, variants and endpoints that left the table are removed.
+
+mod backend;
+mod model;
+mod registry;
+mod retire;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::HeaderName;
+use infergate_config::{Config, ConfigError, ConfigErrors, LabelSource};
+
+use crate::backend::BackendRt;
+use crate::metrics::Metrics;
+use crate::retry::RetryBudget;
+use crate::route::{LabelSources, ModelRoute, Source};
+use crate::table::{Limits, Table};
+
+pub use model::key_source;
+
+/// The settings a retry budget was made with (ratio as bits, floor).
+type BudgetKey = (u64, u32);
+
+/// What the live table was built from.
+#[derive(Default)]
+struct Built {
+    backends: HashMap<Box<str>, (infergate_config::Backend, Arc<BackendRt>)>,
+    models: HashMap<Box<str>, (infergate_config::Model, Arc<ModelRoute>)>,
+    request_labels: BTreeMap<String, LabelSource>,
+    endpoint_histograms: bool,
+    table: Option<Table>,
+}
+
+/// What one build changed, reported to the writer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Rebuilt {
+    pub backends: usize,
+    pub models: usize,
+}
+
+pub struct Compiler {
+    metrics: Arc<Metrics>,
+    registry: registry::EndpointRegistry,
+    clients: backend::Clients,
+    retry_budget: Option<(BudgetKey, Arc<RetryBudget>)>,
+    built: Built,
+}
+
+impl Compiler {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Compiler {
+            metrics,
+            registry: Default::default(),
+            clients: Default::default(),
+            retry_budget: None,
+            built: Built::default(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The retry budget; kept across reloads while its settings stay the same.
+    fn retry_budget(&mut self, ratio: f64, min_per_second: u32) -> Arc<RetryBudget> {
+        let key = (ratio.to_bits(), min_per_second);
+        match &self.retry_budget {
+            Some((k, b)) if *k == key => b.clone(),
+            _ => {
+                let b = Arc::new(RetryBudget::new(ratio, min_per_second));
+                self.retry_budget = Some((key, b.clone()));
+                b
+            }
+        }
+    }
+
+    /// Builds a table from a config that passed validation, reusing what did not change. On
+    /// error nothing is kept: the next build compares against the last successful one.
+    pub fn compile(&mut self, cfg: &Config) -> Result<Table, ConfigErrors> {
+        self.compile_counted(cfg).map(|(t, _)| t)
+    }
+
+    /// [`Self::compile`], also saying how much was rebuilt.
+    pub fn compile_counted(&mut self, cfg: &Config) -> Result<(Table, Rebuilt), ConfigErrors> {
+        let mut errs = Vec::new();
+        let mut rebuilt = Rebuilt::default();
+        let mut backends = HashMap::with_capacity(cfg.backends.len());
+        let mut ordered = Vec::with_capacity(cfg.backends.len());
+        let mut parts = backend::Parts {
+            registry: &mut self.registry,
+            clients: &mut self.clients,
+            metrics: &self.metrics,
+        };
+        for (i, b) in cfg.backends.iter().enumerate() {
+            let kept = self
+                .built
+                .backends
+                .get(b.name.as_str())
+                .filter(|(old, _)| old == b)
+                .map(|(_, rt)| rt.clone());
+            let rt = match kept {
+                Some(rt) => rt,
+                None => {
+                    rebuilt.backends += 1;
+                    match backend::build(&mut parts, &format!("backends[{i}]"), b, &mut errs) {
+                        Some(rt) => rt,
+                        None => continue,
+                    }
+                }
+            };
+            backends.insert(Box::<str>::from(b.name.as_str()), rt.clone());
+            ordered.push((b.clone(), rt));
+        }
+
+        let labels_same =
+            self.built.table.is_some() && self.built.request_labels == cfg.request_labels;
+        let labels = match (&self.built.table, labels_same) {
+            (Some(t), true) => t.labels.clone(),
+            _ => Arc::new(label_sources(&cfg.request_labels)),
+        };
+        let hist = cfg.metrics.endpoint_histograms;
+        let hist_same = hist == self.built.endpoint_histograms;
+        let mut models = HashMap::with_capacity(cfg.models.len());
+        let mut listed = Vec::with_capacity(cfg.models.len());
+        let created = unix_now();
+        for (i, m) in cfg.models.iter().enumerate() {
+            let kept = self
+                .built
+                .models
+                .get(m.name.as_str())
+                .filter(|(old, route)| {
+                    labels_same && hist_same && old == m && uses_only(route, &backends)
+                })
+                .map(|(_, r)| r.clone());
+            let route = match kept {
+                Some(r) => r,
+                None => {
+                    rebuilt.models += 1;
+                    let path = format!("models[{i}]");
+                    match model::compile_model(&self.metrics, hist, &path, m, &backends, &labels) {
+                        Ok(r) => Arc::new(r),
+                        Err(mut e) => {
+                            errs.append(&mut e);
+                            continue;
+                        }
+                    }
+                }
+            };
+            models.insert(Box::<str>::from(m.name.as_str()), (m.clone(), route));
+            listed.push(serde_json::json!({
+                "id": m.name,
+                "object": "model",
+                "created": created,
+                "owned_by": "infergate",
+            }));
+        }
+        let admin_token = admin_token(cfg, &mut errs);
+        if !errs.is_empty() {
+            return Err(ConfigErrors(errs));
+        }
+        let table = Table {
+            models: models
+                .iter()
+                .map(|(k, (_, r))| (k.clone(), r.clone()))
+                .collect(),
+            models_json: Bytes::from(
+                serde_json::json!({"object": "list", "data": listed}).to_string(),
+            ),
+            limits: Limits {
+                max_body_bytes: cfg.limits.max_body_bytes.get(),
+                max_in_flight: cfg.limits.max_in_flight,
+            },
+            retry_budget: self
+                .retry_budget(cfg.retry_budget.ratio, cfg.retry_budget.min_per_second),
+            admin_token,
+            labels,
+            pin_header: HeaderName::from_bytes(cfg.pin_header.as_bytes())
+                .unwrap_or(HeaderName::from_static("x-infergate-variant")),
+            backends: ordered.iter().map(|(_, rt)| rt.clone()).collect(),
+        };
+        if !hist_same && !hist {
+            self.metrics.clear_endpoint_histograms();
+        }
+        let new_models: HashMap<_, _> = models;
+        let new_backends: HashMap<Box<str>, _> = ordered
+            .into_iter()
+            .map(|(c, rt)| (Box::<str>::from(c.name.as_str()), (c, rt)))
+            .collect();
+        retire::retire(
+            &self.metrics,
+            &self.built.models,
+            &new_models,
+            &self.built.backends,
+            &new_backends,
+        );
+        self.built.models = new_models;
+        self.built.backends = new_backends;
+        self.built.request_labels = cfg.request_labels.clone();
+        self.built.endpoint_histograms = hist;
+        self.built.table = Some(table.clone());
+        self.registry.sweep();
+        Ok((table, rebuilt))
+    }
+
+    /// Replaces the endpoints of backend `name` in the last table built, rebuilding only that
+    /// backend and the models that use it. Endpoints that stay keep their state. Returns the
+    /// new table, or why the set was refused (the last table stays).
+    pub fn apply_endpoints(
+        &mut self,
+        name: &str,
+        endpoints: Vec<infergate_config::Endpoint>,
+    ) -> Result<(Table, Rebuilt), ConfigErrors> {
+        let one = |path: String, reason: String| ConfigErrors(vec![ConfigError { path, reason }]);
+        let Some(last) = self.built.table.clone() else {
+            return Err(one(String::new(), "no table has been built yet".into()));
+        };
+        let Some((old_cfg, _)) = self.built.backends.get(name) else {
+            return Err(one(format!("backends.{name}"), "unknown backend".into()));
+        };
+        let mut cfg = old_cfg.clone();
+        cfg.endpoints = endpoints;
+        let mut errs = Vec::new();
+        let mut parts = backend::Parts {
+            registry: &mut self.registry,
+            clients: &mut self.clients,
+            metrics: &self.metrics,
+        };
+        let Some(rt) = backend::build(&mut parts, &format!("backends.{name}"), &cfg, &mut errs)
+        else {
+            return Err(ConfigErrors(errs));
+        };
+        let backends: HashMap<Box<str>, Arc<BackendRt>> = self
+            .built
+            .backends
+            .iter()
+            .map(|(k, (_, b))| {
+                (
+                    k.clone(),
+                    if k.as_ref() == name {
+                        rt.clone()
+                    } else {
+                        b.clone()
+                    },
+                )
+            })
+            .collect();
+        let mut rebuilt = Rebuilt {
+            backends: 1,
+            models: 0,
+        };
+        let mut new_models = HashMap::new();
+        for (k, (m, _)) in &self.built.models {
+            if !references(m, name) {
+                continue;
+            }
+            let path = format!("models.{k}");
+            let hist = self.built.endpoint_histograms;
+            match model::compile_model(&self.metrics, hist, &path, m, &backends, &last.labels) {
+                Ok(r) => {
+                    rebuilt.models += 1;
+                    new_models.insert(k.clone(), (m.clone(), Arc::new(r)));
+                }
+                Err(mut e) => errs.append(&mut e),
+            }
+        }
+        if !errs.is_empty() {
+            return Err(ConfigErrors(errs));
+        }
+        let mut table = last;
+        for b in &mut table.backends {
+            if b.name.as_ref() == name {
+                *b = rt.clone();
+            }
+        }
+        for (k, (_, r)) in &new_models {
+            table.models.insert(k.clone(), r.clone());
+        }
+        let old_models: HashMap<_, _> = new_models
+            .keys()
+            .filter_map(|k| self.built.models.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        let old_backend: HashMap<Box<str>, _> = self
+            .built
+            .backends
+            .get_key_value(name)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .into_iter()
+            .collect();
+        let new_backend: HashMap<Box<str>, _> =
+            [(Box::<str>::from(name), (cfg, rt))].into_iter().collect();
+        retire::retire(
+            &self.metrics,
+            &old_models,
+            &new_models,
+            &old_backend,
+            &new_backend,
+        );
+        self.built.models.extend(new_models);
+        self.built.backends.extend(new_backend);
+        self.built.table = Some(table.clone());
+        self.registry.sweep();
+        Ok((table, rebuilt))
+    }
+}
+
+/// Whether every variant of `route` uses a backend that is in `backends` as it is.
+fn uses_only(route: &ModelRoute, backends: &HashMap<Box<str>, Arc<BackendRt>>) -> bool {
+    route.variants.iter().all(|v| {
+        backends
+            .get(v.backend.name.as_ref())
+            .is_some_and(|b| Arc::ptr_eq(b, &v.backend))
+    })
+}
+
+/// Whether model `m` sends traffic to backend `name`.
+fn references(m: &infergate_config::Model, name: &str) -> bool {
+    m.backend.as_deref() == Some(name) || m.variants.iter().any(|v| v.backend == name)
+}
+
+fn label_sources(labels: &BTreeMap<String, LabelSource>) -> LabelSources {
+    LabelSources(
+        labels
+            .iter()
+            .map(|(name, src)| {
+                // Validation guarantees a source; an empty cookie name never matches.
+                let source = key_source(&src.header, &src.cookie)
+                    .unwrap_or_else(|| Source::Cookie("".into()));
+                (name.as_str().into(), source)
+            })
+            .collect(),
+    )
+}
+
+fn admin_token(cfg: &Config, errs: &mut Vec<ConfigError>) -> Option<Box<str>> {
+    let admin = &cfg.listeners.admin;
+    match (&admin.token, &admin.token_env) {
+        (Some(t), _) => Some(t.0.as_str().into()),
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(v) if v.len() >= 16 => Some(v.into_boxed_str()),
+            Ok(_) => {
+                errs.push(ConfigError {
+                    path: "listeners.admin.token_env".into(),
+                    reason: format!("the token in ${var} must be at least 16 characters"),
+                });
+                None
+            }
+            Err(_) => {
+                errs.push(ConfigError {
+                    path: "listeners.admin.token_env".into(),
+                    reason: format!("environment variable {var} is not set"),
+                });
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,204 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::route::RequestView;
+
+fn config(backends: &str, models: &str, extra: &str) -> Config {
+    let yaml = format!(
+        "listeners: {{ data: {{ address: '127.0.0.1:0' }}, admin: {{ address: '127.0.0.1:0' }} }}\n\
+         {extra}backends: [{backends}]\nmodels: [{models}]\n"
+    );
+    Config::from_yaml(&yaml).unwrap()
+}
+
+fn endpoints(urls: &[&str]) -> Vec<infergate_config::Endpoint> {
+    urls.iter()
+        .map(|u| infergate_config::Endpoint {
+            url: (*u).to_owned(),
+            labels: Default::default(),
+            require_warm: false,
+        })
+        .collect()
+}
+
+const TWO: &str =
+    "{ name: a, endpoints: [{url: 'http://127.0.0.1:1'}, {url: 'http://127.0.0.1:2'}] }, \
+                   { name: b, endpoints: [{url: 'http://127.0.0.1:3'}] }";
+const MODELS: &str = "{ name: ma, backend: a }, { name: mb, backend: b }";
+
+#[test]
+fn an_unchanged_config_rebuilds_nothing_and_keeps_every_route() {
+    let mut c = Compiler::new(Arc::new(Metrics::new().unwrap()));
+    let cfg = config(TWO, MODELS, "");
+    let (t1, r1) = c.compile_counted(&cfg).unwrap();
+    assert_eq!(
+        r1,
+        Rebuilt {
+            backends: 2,
+            models: 2
+        }
+    );
+    let (t2, r2) = c.compile_counted(&cfg).unwrap();
+    assert_eq!(r2, Rebuilt::default());
+    assert!(Arc::ptr_eq(
+        t1.route("ma").unwrap(),
+        t2.route("ma").unwrap()
+    ));
+    assert!(Arc::ptr_eq(&t1.backends()[0], &t2.backends()[0]));
+}
+
+#[test]
+fn a_changed_backend_rebuilds_it_and_its_models_only() {
+    let mut c = Compiler::new(Arc::new(Metrics::new().unwrap()));
+    let (t1, _) = c.compile_counted(&config(TWO, MODELS, "")).unwrap();
+    let changed = TWO.replace("127.0.0.1:3", "127.0.0.1:4");
+    let (t2, r) = c.compile_counted(&config(&changed, MODELS, "")).unwrap();
+    assert_eq!(
+        r,
+        Rebuilt {
+            backends: 1,
+            models: 1
+        }
+    );
+    assert!(Arc::ptr_eq(
+        t1.route("ma").unwrap(),
+        t2.route("ma").unwrap()
+    ));
+    assert!(!Arc::ptr_eq(
+        t1.route("mb").unwrap(),
+        t2.route("mb").unwrap()
+    ));
+    assert_eq!(
+        &*t2.backend("b").unwrap().endpoints[0].state.url,
+        "http://127.0.0.1:4"
+    );
+}
+
+#[test]
+fn a_failed_build_changes_nothing() {
+    let mut c = Compiler::new(Arc::new(Metrics::new().unwrap()));
+    let cfg = config(TWO, MODELS, "");
+    c.compile(&cfg).unwrap();
+    let err = c
+        .apply_endpoints("a", endpoints(&["not a url"]))
+        .err()
+        .unwrap();
+    assert!(
+        err.0[0].path.starts_with("backends.a.endpoints[0]"),
+        "{err:?}"
+    );
+    let (_, r) = c.compile_counted(&cfg).unwrap();
+    assert_eq!(
+        r,
+        Rebuilt::default(),
+        "the failed set left the last build as it was"
+    );
+}
+
+#[tokio::test]
+async fn apply_endpoints_rebuilds_one_backend_and_keeps_endpoint_state() {
+    let mut c = Compiler::new(Arc::new(Metrics::new().unwrap()));
+    let t1 = c.compile(&config(TWO, MODELS, "")).unwrap();
+    let kept = t1.backend("a").unwrap().endpoints[1].state.clone();
+    let _busy = kept.acquire();
+    let (t2, r) = c
+        .apply_endpoints(
+            "a",
+            endpoints(&["http://127.0.0.1:2", "http://127.0.0.1:5"]),
+        )
+        .unwrap();
+    assert_eq!(
+        r,
+        Rebuilt {
+            backends: 1,
+            models: 1
+        }
+    );
+    let a = t2.backend("a").unwrap();
+    assert!(
+        Arc::ptr_eq(&a.endpoints[0].state, &kept),
+        "state carried over"
+    );
+    assert_eq!(a.endpoints[0].state.in_flight(), 1);
+    assert_eq!(&*a.endpoints[1].state.url, "http://127.0.0.1:5");
+    assert!(Arc::ptr_eq(
+        t1.route("mb").unwrap(),
+        t2.route("mb").unwrap()
+    ));
+    assert!(Arc::ptr_eq(&t1.backends()[1], &t2.backends()[1]));
+    // The model's variant now routes to the new set.
+    let route = t2.route("ma").unwrap();
+    assert!(Arc::ptr_eq(&route.variants[0].backend, a));
+    assert_eq!(route.variants[0].members, vec![0, 1]);
+    // A later unchanged config file puts the file's endpoints back.
+    let (t3, r) = c.compile_counted(&config(TWO, MODELS, "")).unwrap();
+    assert_eq!(
+        r,
+        Rebuilt {
+            backends: 1,
+            models: 1
+        }
+    );
+    assert_eq!(
+        &*t3.backend("a").unwrap().endpoints[0].state.url,
+        "http://127.0.0.1:1"
+    );
+    assert!(c.apply_endpoints("nope", vec![]).is_err());
+}
+
+#[tokio::test]
+async fn series_of_removed_endpoints_disappear() {
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let mut c = Compiler::new(metrics.clone());
+    let t = c.compile(&config(TWO, MODELS, "")).unwrap();
+    let route = t.route("ma").unwrap();
+    for m in &route.variants[0].metrics {
+        m.count(crate::metrics::Outcome::Success);
+    }
+    let text = String::from_utf8(metrics.encode()).unwrap();
+    assert!(text.contains("127.0.0.1:1\""), "{text}");
+    let (_t2, _) = c
+        .apply_endpoints("a", endpoints(&["http://127.0.0.1:2"]))
+        .unwrap();
+    let text = String::from_utf8(metrics.encode()).unwrap();
+    assert!(!text.contains("127.0.0.1:1\""), "{text}");
+    assert!(
+        text.contains(r#"endpoint="http://127.0.0.1:2",model="ma",outcome="success""#),
+        "{text}"
+    );
+}
+
+#[test]
+fn request_labels_changes_rebuild_every_model() {
+    let mut c = Compiler::new(Arc::new(Metrics::new().unwrap()));
+    c.compile(&config(TWO, MODELS, "")).unwrap();
+    let (t, r) = c
+        .compile_counted(&config(
+            TWO,
+            MODELS,
+            "request_labels: { tenant: { header: x-tenant } }\n",
+        ))
+        .unwrap();
+    assert_eq!(r.models, 2);
+    let headers = http::HeaderMap::new();
+    let view = RequestView {
+        headers: &headers,
+        labels: &t.labels,
+    };
+    assert!(t
+        .route("ma")
+        .unwrap()
+        .decide(&view, &t.pin_header)
+        .is_some());
+}
+
+#[tokio::test]
+async fn models_list_is_openai_shaped() {
+    let t = Compiler::new(Arc::new(Metrics::new().unwrap()))
+        .compile(&config(TWO, MODELS, ""))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&t.models_json).unwrap();
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["data"][0]["id"], "ma");
+    assert_eq!(v["data"][0]["object"], "model");
+}

@@ -1,0 +1,398 @@
+//! The one writer of the gateway's state. Config reloads, health-feed documents and endpoint
+//! sets reach this task as messages; it compiles and publishes immutable snapshots (the
+//! [`Table`] and the [`ConfigStatus`]). Nothing else writes them. Per-endpoint counters
+//! (in-flight, outlier state) are atomics that requests update themselves; the health and warm
+//! flags of endpoints are written here only.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use infergate_config::{Config, ConfigError, ConfigErrors};
+use infergate_wire::feed::FeedDoc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::compile::{Compiler, Rebuilt};
+use crate::feeds::FeedState;
+use crate::metrics::Metrics;
+use crate::status::{content_hash, hold_down, unix_now, ConfigStatus, ReloadFailure, Trigger};
+use crate::table::Table;
+
+/// What the writer publishes; readers load it, only the writer stores.
+pub struct Published {
+    pub table: ArcSwap<Table>,
+    pub status: ArcSwap<ConfigStatus>,
+}
+
+type Reply<T> = Option<oneshot::Sender<Result<T, ConfigErrors>>>;
+
+enum Msg {
+    /// Read the config file again and apply it.
+    Reload {
+        trigger: Trigger,
+        reply: Reply<u64>,
+    },
+    /// Apply this config text.
+    Apply {
+        text: String,
+        trigger: Trigger,
+        reply: Reply<u64>,
+    },
+    Feed {
+        url: String,
+        doc: Box<FeedDoc>,
+    },
+    FeedStale {
+        url: String,
+    },
+    Endpoints {
+        backend: String,
+        endpoints: Vec<infergate_config::Endpoint>,
+        reply: Reply<Rebuilt>,
+    },
+}
+
+/// Sends inputs to the writer.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Msg>,
+    has_file: bool,
+}
+
+fn gone() -> ConfigErrors {
+    one_error(String::new(), "the gateway's writer has stopped".into())
+}
+
+fn one_error(path: String, reason: String) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError { path, reason }])
+}
+
+impl WriterHandle {
+    /// Whether the gateway was started from a config file (that a reload reads).
+    pub fn has_file(&self) -> bool {
+        self.has_file
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Msg) -> Result<T, ConfigErrors> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(Some(tx))).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Reloads the config file and waits for the result: the new config version.
+    pub async fn reload(&self, trigger: Trigger) -> Result<u64, ConfigErrors> {
+        self.ask(|reply| Msg::Reload { trigger, reply }).await
+    }
+
+    /// Asks for a reload of the config file without waiting (dropped when the queue is full:
+    /// a reload is already coming).
+    pub fn trigger(&self, trigger: Trigger) {
+        let _ = self.tx.try_send(Msg::Reload {
+            trigger,
+            reply: None,
+        });
+    }
+
+    /// Applies a config text and waits for the result.
+    pub async fn apply(&self, text: String, trigger: Trigger) -> Result<u64, ConfigErrors> {
+        self.ask(|reply| Msg::Apply {
+            text,
+            trigger,
+            reply,
+        })
+        .await
+    }
+
+    /// Replaces the endpoints of one backend, rebuilding only what depends on it. Endpoints
+    /// that stay keep their state. A later config reload applies the file's list again.
+    pub async fn apply_endpoints(
+        &self,
+        backend: &str,
+        endpoints: Vec<infergate_config::Endpoint>,
+    ) -> Result<Rebuilt, ConfigErrors> {
+        self.ask(|reply| Msg::Endpoints {
+            backend: backend.to_owned(),
+            endpoints,
+            reply,
+        })
+        .await
+    }
+
+    /// A feed's new document.
+    pub async fn feed(&self, url: &str, doc: FeedDoc) {
+        let _ = self
+            .tx
+            .send(Msg::Feed {
+                url: url.to_owned(),
+                doc: Box::new(doc),
+            })
+            .await;
+    }
+
+    /// A feed went stale: its state is dropped (fail open).
+    pub async fn feed_stale(&self, url: &str) {
+        let _ = self
+            .tx
+            .send(Msg::FeedStale {
+                url: url.to_owned(),
+            })
+            .await;
+    }
+}
+
+struct Writer {
+    compiler: Compiler,
+    feeds: FeedState,
+    published: Arc<Published>,
+    path: Option<PathBuf>,
+}
+
+/// Compiles `cfg` (parsed from `text`, read from `path` when there is a file) and starts the
+/// writer task on the current runtime.
+pub fn spawn(
+    cfg: &Config,
+    text: &str,
+    path: Option<PathBuf>,
+    metrics: Arc<Metrics>,
+) -> Result<(Arc<Published>, WriterHandle, JoinHandle<()>), ConfigErrors> {
+    let mut compiler = Compiler::new(metrics);
+    let table = compiler.compile(cfg)?;
+    let published = Arc::new(Published {
+        table: ArcSwap::from_pointee(table),
+        status: ArcSwap::from_pointee(ConfigStatus {
+            version: 1,
+            hash: content_hash(text),
+            loaded_at: unix_now(),
+            last_error: None,
+            reloads_ok: 0,
+            reloads_failed: 0,
+            config: Arc::new(cfg.clone()),
+        }),
+    });
+    let (tx, rx) = mpsc::channel(64);
+    let handle = WriterHandle {
+        tx,
+        has_file: path.is_some(),
+    };
+    let writer = Writer {
+        compiler,
+        feeds: FeedState::default(),
+        published: published.clone(),
+        path,
+    };
+    Ok((published, handle, tokio::spawn(writer.run(rx))))
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Reload { trigger, reply } => {
+                    let r = self.reload(trigger).await;
+                    answer(reply, r);
+                }
+                Msg::Apply {
+                    text,
+                    trigger,
+                    reply,
+                } => {
+                    let r = self.apply(&text, trigger);
+                    answer(reply, r);
+                }
+                Msg::Feed { url, doc } => {
+                    self.feeds.update(&url, &doc);
+                    self.apply_feeds();
+                }
+                Msg::FeedStale { url } => {
+                    if self.feeds.forget(&url) {
+                        self.apply_feeds();
+                    }
+                }
+                Msg::Endpoints {
+                    backend,
+                    endpoints,
+                    reply,
+                } => {
+                    let r = self.apply_endpoints(&backend, endpoints);
+                    answer(reply, r);
+                }
+            }
+        }
+    }
+
+    fn hold_down(&self) -> Duration {
+        hold_down(&self.published.status.load().config)
+    }
+
+    fn apply_feeds(&self) {
+        let table = self.published.table.load();
+        self.feeds.apply(table.backends(), self.hold_down());
+    }
+
+    async fn reload(&mut self, trigger: Trigger) -> Result<u64, ConfigErrors> {
+        let Some(path) = &self.path else {
+            return Err(one_error(
+                String::new(),
+                "this gateway was not started from a config file".into(),
+            ));
+        };
+        let text = match tokio::fs::read_to_string(path).await {
+            Ok(t) => t,
+            Err(e) => {
+                let errs = one_error(
+                    String::new(),
+                    format!("cannot read {}: {e}", path.display()),
+                );
+                self.failed(&errs, trigger, String::new());
+                return Err(errs);
+            }
+        };
+        if trigger == Trigger::FileChanged {
+            // Touched but not changed, or the same text that already failed: nothing to do.
+            let status = self.published.status.load();
+            let hash = content_hash(&text);
+            let failed_before = status.last_error.as_ref().is_some_and(|e| e.hash == hash);
+            if status.hash == hash || failed_before {
+                return Ok(status.version);
+            }
+        }
+        self.apply(&text, trigger)
+    }
+
+    /// Parses, validates and compiles `text`, then publishes it. On any error the live table
+    /// stays and the failure is recorded.
+    fn apply(&mut self, text: &str, trigger: Trigger) -> Result<u64, ConfigErrors> {
+        let started = Instant::now();
+        let hash = content_hash(text);
+        let current = self.published.status.load_full();
+        let result = Config::from_yaml(text).and_then(|cfg| {
+            restart_only(&current.config, &cfg)?;
+            let (table, rebuilt) = self.compiler.compile_counted(&cfg)?;
+            Ok((cfg, table, rebuilt))
+        });
+        let (cfg, table, rebuilt) = match result {
+            Ok(r) => r,
+            Err(errs) => {
+                self.failed(&errs, trigger, hash);
+                return Err(errs);
+            }
+        };
+        if !self.feeds.is_empty() {
+            // Endpoints new in this table learn the GPU and warm state before they take traffic.
+            let old = self.published.table.load();
+            let new_backends = table
+                .backends()
+                .iter()
+                .filter(|b| !old.backends().iter().any(|o| Arc::ptr_eq(o, b)));
+            self.feeds.apply(new_backends, hold_down(&cfg));
+        }
+        self.published.table.store(Arc::new(table));
+        let version = current.version + 1;
+        self.published.status.store(Arc::new(ConfigStatus {
+            version,
+            hash,
+            loaded_at: unix_now(),
+            last_error: None,
+            reloads_ok: current.reloads_ok + 1,
+            reloads_failed: current.reloads_failed,
+            config: Arc::new(cfg),
+        }));
+        self.compiler.metrics().reload(true);
+        tracing::info!(
+            version,
+            trigger = trigger.as_str(),
+            backends_rebuilt = rebuilt.backends,
+            models_rebuilt = rebuilt.models,
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "config reloaded"
+        );
+        Ok(version)
+    }
+
+    fn apply_endpoints(
+        &mut self,
+        backend: &str,
+        endpoints: Vec<infergate_config::Endpoint>,
+    ) -> Result<Rebuilt, ConfigErrors> {
+        let started = Instant::now();
+        let n = endpoints.len();
+        let (table, rebuilt) = self.compiler.apply_endpoints(backend, endpoints)?;
+        if let Some(b) = table.backend(backend) {
+            self.feeds.apply([b], self.hold_down());
+        }
+        self.published.table.store(Arc::new(table));
+        tracing::info!(
+            backend,
+            endpoints = n,
+            models_rebuilt = rebuilt.models,
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "endpoints replaced"
+        );
+        Ok(rebuilt)
+    }
+
+    /// Records a failed reload.
+    fn failed(&self, errs: &ConfigErrors, trigger: Trigger, hash: String) {
+        let errors: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
+        tracing::warn!(trigger = trigger.as_str(), errors = ?errors, "config reload failed; the previous config keeps serving");
+        let mut st = ConfigStatus::clone(&self.published.status.load());
+        st.reloads_failed += 1;
+        st.last_error = Some(ReloadFailure {
+            at: unix_now(),
+            trigger: trigger.as_str(),
+            hash,
+            errors,
+        });
+        self.published.status.store(Arc::new(st));
+        self.compiler.metrics().reload(false);
+    }
+}
+
+fn answer<T>(reply: Reply<T>, r: Result<T, ConfigErrors>) {
+    if let Some(tx) = reply {
+        let _ = tx.send(r);
+    }
+}
+
+/// Settings that change only on restart.
+fn restart_only(current: &Config, cfg: &Config) -> Result<(), ConfigErrors> {
+    let mut errs = Vec::new();
+    for (name, old, new) in [
+        (
+            "data",
+            &current.listeners.data.address,
+            &cfg.listeners.data.address,
+        ),
+        (
+            "admin",
+            &current.listeners.admin.address,
+            &cfg.listeners.admin.address,
+        ),
+    ] {
+        if old != new {
+            errs.push(ConfigError {
+                path: format!("listeners.{name}.address"),
+                reason: format!(
+                    "changed from {old} to {new}; listener addresses change only on restart"
+                ),
+            });
+        }
+    }
+    if current.listeners.data.tls != cfg.listeners.data.tls {
+        errs.push(ConfigError {
+            path: "listeners.data.tls".into(),
+            reason: "TLS settings change only on restart (certificate files are re-read when they change)".into(),
+        });
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errs))
+    }
+}
+
+#[cfg(test)]
+mod tests;

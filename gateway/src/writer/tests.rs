@@ -1,0 +1,148 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use infergate_wire::feed::{FeedGpu, GpuHealth};
+
+fn yaml(ports: &[u16], hold_down: &str) -> String {
+    let eps: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{{url: 'http://127.0.0.1:{p}', labels: {{node: n{p}, gpus: '0'}}}}"))
+        .collect();
+    format!(
+        "listeners: {{ data: {{ address: '127.0.0.1:0' }}, admin: {{ address: '127.0.0.1:0' }} }}\n\
+         health_feeds: [{{ url: 'http://127.0.0.1:9/v1/health', hold_down: {hold_down} }}]\n\
+         backends: [{{ name: a, endpoints: [{}] }}, {{ name: b, endpoints: [{{url: 'http://127.0.0.1:9'}}] }}]\n\
+         models: [{{ name: ma, backend: a }}, {{ name: mb, backend: b }}]\n",
+        eps.join(", ")
+    )
+}
+
+fn start(text: &str) -> (Arc<Published>, WriterHandle, JoinHandle<()>) {
+    let cfg = Config::from_yaml(text).unwrap();
+    spawn(&cfg, text, None, Arc::new(Metrics::new().unwrap())).unwrap()
+}
+
+fn endpoint(port: u16) -> infergate_config::Endpoint {
+    infergate_config::Endpoint {
+        url: format!("http://127.0.0.1:{port}"),
+        labels: [
+            ("node".to_owned(), format!("n{port}")),
+            ("gpus".to_owned(), "0".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
+        require_warm: false,
+    }
+}
+
+fn unhealthy(node: &str) -> FeedDoc {
+    FeedDoc {
+        version: 1,
+        node: node.into(),
+        gpus: vec![FeedGpu {
+            index: 0,
+            uuid: String::new(),
+            state: GpuHealth::Unhealthy,
+            reasons: vec!["XID 79".into()],
+            read_at_ms: 0,
+        }],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn apply_endpoints_through_the_writer_publishes_a_new_table() {
+    let (published, writer, task) = start(&yaml(&[1, 2], "0s"));
+    let before = published.table.load_full();
+    let kept = before.backend("a").unwrap().endpoints[1].state.clone();
+    let rebuilt = writer
+        .apply_endpoints("a", vec![endpoint(2), endpoint(3)])
+        .await
+        .unwrap();
+    assert_eq!(
+        rebuilt,
+        Rebuilt {
+            backends: 1,
+            models: 1
+        }
+    );
+    let after = published.table.load_full();
+    let a = after.backend("a").unwrap();
+    let urls: Vec<&str> = a.endpoints.iter().map(|e| &*e.state.url).collect();
+    assert_eq!(urls, ["http://127.0.0.1:2", "http://127.0.0.1:3"]);
+    assert!(Arc::ptr_eq(&a.endpoints[0].state, &kept));
+    assert!(Arc::ptr_eq(
+        before.route("mb").unwrap(),
+        after.route("mb").unwrap()
+    ));
+    // The request that loaded the old table still has the old set.
+    assert_eq!(before.backend("a").unwrap().endpoints.len(), 2);
+    // The config status is the file's: endpoint sets are not config reloads.
+    assert_eq!(published.status.load().version, 1);
+    // An empty set is allowed (every pod gone); an unknown backend is not.
+    writer.apply_endpoints("a", vec![]).await.unwrap();
+    assert!(published
+        .table
+        .load()
+        .backend("a")
+        .unwrap()
+        .endpoints
+        .is_empty());
+    let err = writer.apply_endpoints("zz", vec![]).await.unwrap_err();
+    assert_eq!(err.0[0].path, "backends.zz");
+    task.abort();
+}
+
+#[tokio::test]
+async fn new_endpoints_learn_gpu_health_before_they_are_published() {
+    let (published, writer, task) = start(&yaml(&[1], "0s"));
+    let feed = "http://127.0.0.1:9/v1/health";
+    writer.feed(feed, unhealthy("n5")).await;
+    writer
+        .apply_endpoints("a", vec![endpoint(1), endpoint(5)])
+        .await
+        .unwrap();
+    let t = published.table.load_full();
+    let a = t.backend("a").unwrap();
+    let now = Instant::now();
+    assert!(!a.endpoints[0].state.is_ejected(now));
+    assert!(
+        a.endpoints[1].state.is_ejected(now),
+        "blocked when first published"
+    );
+    // The feed goes stale: fail open.
+    writer.feed_stale(feed).await;
+    writer
+        .apply_endpoints("b", vec![endpoint(9)])
+        .await
+        .unwrap(); // a barrier
+    assert!(!a.endpoints[1].state.is_ejected(Instant::now()));
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_bad_config_keeps_the_table_and_is_recorded() {
+    let text = yaml(&[1], "0s");
+    let (published, writer, task) = start(&text);
+    let before = published.table.load_full();
+    let err = writer
+        .apply("listeners: {}\n".into(), Trigger::Admin)
+        .await
+        .unwrap_err();
+    assert!(!err.0.is_empty());
+    assert!(Arc::ptr_eq(&before, &published.table.load_full()));
+    let st = published.status.load();
+    assert_eq!((st.version, st.reloads_failed), (1, 1));
+    assert_eq!(st.last_error.as_ref().unwrap().trigger, "admin");
+    // The same text again: a new version, nothing rebuilt.
+    assert_eq!(writer.apply(text, Trigger::Admin).await.unwrap(), 2);
+    let after = published.table.load_full();
+    assert!(Arc::ptr_eq(
+        before.route("ma").unwrap(),
+        after.route("ma").unwrap()
+    ));
+    assert!(published.status.load().last_error.is_none());
+    // No file: a reload says so.
+    assert!(writer.reload(Trigger::Admin).await.is_err());
+    task.abort();
+}
