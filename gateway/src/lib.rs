@@ -3,31 +3,42 @@
 //! # The request path
 //!
 //! 1. **Accept** ([`server`]): HTTP/1.1 or h2c on the data listener.
-//! 2. **Read** ([`proxy`]): the body is read whole, up to `limits.max_body_bytes` (413 past it),
-//!    and only its top-level `model` is extracted ([`model_field`]); the rest is never parsed.
-//! 3. **Route**: one load of the live [`table::Table`]; the model's route is cloned out (one
-//!    `Arc`) and kept for the life of the response, so a reload never changes a request in
-//!    flight.
-//! 4. **Admit**: a place under `limits.max_in_flight` (503 with `Retry-After` past it), held
-//!    until the response ends.
-//! 5. **Pick** ([`table::BackendRt::pick`]): power of two choices on in-flight requests among
-//!    the backend's endpoints that are not ejected and not yet tried; the in-flight guard is
-//!    taken here.
-//! 6. **Forward** ([`proxy`]): pooled HTTP/1.1 client (plain or TLS), hop-by-hop headers
-//!    stripped, `x-request-id` kept or made. The response head and its first body frame are
-//!    awaited under the first-token deadline: this is the commit point. Before it, a connect
-//!    error, reset, timeout or retryable status is retried on another endpoint (attempt limit,
-//!    retry budget) and counts toward that endpoint's ejection ([`endpoint`]).
-//! 7. **Pass through** ([`body::ObservedBody`]): every upstream frame goes to the client as it
+//! 2. **Snapshot** ([`gateway::Gateway::snapshot`]): one load of the live [`table::Table`],
+//!    kept for the request's whole life: admission, limits, route, retry budget and shadow all
+//!    come from it, so a reload never changes a request in flight.
+//! 3. **Admit**: a place under the snapshot's `limits.max_in_flight` (503 with `Retry-After`
+//!    past it), held until the response ends.
+//! 4. **Read** ([`proxy`]): the body is read whole, up to `limits.max_body_bytes` (413 past
+//!    it), and only its top-level `model` is extracted ([`model_field`]); the rest is never
+//!    parsed.
+//! 5. **Route** ([`route`]): the model's route (its `Arc` is kept for the life of the
+//!    response), the first rule that matches, and the variant by pin, sticky key or weight;
+//!    maybe a shadow copy ([`shadow`]).
+//! 6. **Pick** ([`pick`]): power of two choices on in-flight requests among the variant's
+//!    endpoints that are not ejected and not yet tried; the in-flight guard is taken here.
+//! 7. **Forward** ([`attempt`]): pooled HTTP/1.1 client (plain or TLS), hop-by-hop headers
+//!    stripped and `x-request-id` kept or made ([`headers`]). The response head and its first
+//!    body frame are awaited under the first-token deadline: this is the commit point. Before
+//!    it, a connect error, reset, timeout or retryable status is retried on another endpoint
+//!    (attempt limit, retry budget) and counts toward that endpoint's ejection ([`backend`],
+//!    [`endpoint`]).
+//! 8. **Pass through** ([`body::ObservedBody`]): every upstream frame goes to the client as it
 //!    arrives. An observer beside it ([`observe`]) stamps the first token event, counts token
 //!    events and reads `usage`; idle and total deadlines apply, and a failure ends an event
 //!    stream with an SSE error event.
-//! 8. **Record** ([`body::Exchange`]): when the body ends, fails or is dropped, the outcome,
-//!    TTFT, TPOT, duration and tokens are recorded once, the endpoint's health is updated, and
-//!    the in-flight guard and listener place are released.
+//! 9. **Record** ([`body::Exchange`]): when the body ends, fails or is dropped, the outcome,
+//!    TTFT, TPOT, duration and tokens are recorded once ([`metrics`]), the endpoint's health is
+//!    updated, and the in-flight guard and listener place are released.
 //!
-//! Config changes go through one task ([`reload`]) that compiles a new table off the request
-//! path and swaps it in; the admin listener ([`admin`]) reports and triggers it.
+//! # The state
+//!
+//! One task, the [`writer`], owns the gateway's state: config reloads ([`reload`] watches the
+//! file and SIGHUP; [`admin`] asks on `POST /admin/reload`), health-feed documents ([`health`]
+//! follows the feeds; [`feeds`] applies them) and endpoint sets
+//! ([`writer::WriterHandle::apply_endpoints`]) reach it as messages. It compiles ([`compile`]:
+//! only what changed is rebuilt) and publishes immutable snapshots; nothing else writes them.
+//! Per-endpoint counters are atomics ([`endpoint`]). docs/architecture.md has the table of
+//! what is snapshot state and what is endpoint state.
 //!
 //! Errors on this path are [`error::ProxyError`]: a kind with its source, status, OpenAI body
 //! and metric outcome, all mapped in one place.

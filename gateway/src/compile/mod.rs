@@ -4,7 +4,7 @@
 //! - A backend whose config is unchanged keeps its `Arc<BackendRt>` (and so its endpoints).
 //! - A model whose config is unchanged, whose backends were all kept, and whose request labels
 //!   and metric settings are unchanged keeps its `Arc<ModelRoute>`.
-//! - Endpoint state is found by URL ([`registry`]), so an endpoint that stays keeps its
+//! - Endpoint state is found by URL (the endpoint registry), so an endpoint that stays keeps its
 //!   in-flight count, outlier state and health whatever else is rebuilt.
 //! - The metric series of models, variants and endpoints that left the table are removed.
 
