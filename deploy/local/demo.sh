@@ -86,22 +86,22 @@ metrics_table() {
     }
     /^infergate_(time_to_first_token|time_per_output_token)_seconds_(sum|count)\{/ {
       split($0, parts, " ")
-      key = label($0, "model") " " label($0, "variant") " " label($0, "endpoint")
+      key = label($0, "model") " " label($0, "variant")
       metric = ($0 ~ /time_to_first_token/) ? "ttft" : "tpot"
       kind = ($0 ~ /_sum\{/) ? "sum" : "count"
       v[metric, kind, key] = parts[2]; keys[key] = 1
     }
     /^infergate_requests_total\{/ {
-      split($0, parts, " "); key = label($0, "model") " " label($0, "variant") " " label($0, "endpoint")
+      split($0, parts, " "); key = label($0, "model") " " label($0, "variant")
       if (label($0, "outcome") == "success") ok[key] += parts[2]
     }
     END {
-      printf "%-6s %-8s %-24s %8s %12s %12s\n", "model", "variant", "endpoint", "requests", "mean TTFT", "mean TPOT"
+      printf "%-6s %-8s %8s %12s %12s\n", "model", "variant", "requests", "mean TTFT", "mean TPOT"
       for (k in keys) {
         split(k, kv, " ")
         c1 = v["ttft", "count", k]; c2 = v["tpot", "count", k]
         if (c1 == 0) continue
-        printf "%-6s %-8s %-24s %8d %9.1f ms %9.2f ms\n", kv[1], kv[2], kv[3], ok[k], \
+        printf "%-6s %-8s %8d %9.1f ms %9.2f ms\n", kv[1], kv[2], ok[k], \
           1000 * v["ttft", "sum", k] / c1, (c2 > 0 ? 1000 * v["tpot", "sum", k] / c2 : 0)
       }
     }'
