@@ -1,34 +1,14 @@
 //! The health feed: `GET /v1/health` serves the node's GPU states with a version that grows on
 //! every change; `?since=V&wait=30s` waits (long-poll) until the version is above `V` or the
-//! wait ends, then answers with the current document either way.
+//! wait ends, then answers with the current document either way. The document is
+//! [`infergate_wire::feed::FeedDoc`], the type the gateway reads it with.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use infergate_gpu::health::GpuState;
-use serde::Serialize;
+use infergate_gpu::health::{GpuState, Severity};
+pub use infergate_wire::feed::{FeedDoc, FeedGpu, FeedModel, GpuHealth};
 use tokio::sync::watch;
-
-/// The document on the feed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct FeedDoc {
-    /// Grows by one on every change of `gpus` (or `models`).
-    pub version: u64,
-    pub node: String,
-    /// Unix time in milliseconds of the reading behind this document.
-    pub read_at_ms: u64,
-    pub gpus: Vec<GpuState>,
-    /// Warm state of model caches on this node (filled by warmup jobs).
-    pub models: Vec<ModelWarmth>,
-}
-
-/// Whether a model's files are warm in this node's cache.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ModelWarmth {
-    pub name: String,
-    pub version: String,
-    pub state: String,
-}
 
 /// The one writer of the feed, and its readers.
 #[derive(Clone)]
@@ -53,13 +33,13 @@ impl Feed {
     /// Publishes new GPU states; the version moves only when something other than the reading
     /// time changed.
     pub fn publish_gpus(&self, gpus: Vec<GpuState>, read_at_ms: u64) {
+        let gpus: Vec<FeedGpu> = gpus.into_iter().map(to_feed).collect();
         self.tx.send_if_modified(|doc| {
-            let strip = |g: &[GpuState]| -> Vec<(u32, String, infergate_gpu::health::Severity, Vec<String>)> {
-                g.iter()
-                    .map(|s| (s.index, s.uuid.clone(), s.state, s.reasons.clone()))
-                    .collect()
-            };
-            let changed = strip(&doc.gpus) != strip(&gpus);
+            let changed = doc.gpus.len() != gpus.len()
+                || doc.gpus.iter().zip(&gpus).any(|(a, b)| {
+                    (a.index, &a.uuid, a.state, &a.reasons)
+                        != (b.index, &b.uuid, b.state, &b.reasons)
+                });
             doc.read_at_ms = read_at_ms;
             doc.gpus = gpus;
             if changed {
@@ -70,7 +50,7 @@ impl Feed {
     }
 
     /// Publishes the warm state of model caches.
-    pub fn publish_models(&self, models: Vec<ModelWarmth>) {
+    pub fn publish_models(&self, models: Vec<FeedModel>) {
         self.tx.send_if_modified(|doc| {
             if doc.models == models {
                 return false;
@@ -87,6 +67,21 @@ impl Feed {
         let _ = tokio::time::timeout(wait, rx.wait_for(|d| d.version > since)).await;
         let doc = rx.borrow().clone();
         doc
+    }
+}
+
+/// A GPU's state as the feed writes it.
+fn to_feed(g: GpuState) -> FeedGpu {
+    FeedGpu {
+        index: g.index,
+        uuid: g.uuid,
+        state: match g.state {
+            Severity::Healthy => GpuHealth::Healthy,
+            Severity::Degraded => GpuHealth::Degraded,
+            Severity::Unhealthy => GpuHealth::Unhealthy,
+        },
+        reasons: g.reasons,
+        read_at_ms: g.read_at_ms,
     }
 }
 
@@ -111,7 +106,6 @@ pub fn parse_query(query: Option<&str>) -> (u64, Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use infergate_gpu::health::Severity;
 
     fn gpu(index: u32, state: Severity) -> GpuState {
         GpuState {
@@ -146,12 +140,34 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(doc.version, v + 1);
-        assert_eq!(doc.gpus[0].state, Severity::Unhealthy);
+        assert_eq!(doc.gpus[0].state, GpuHealth::Unhealthy);
         // Nothing newer: answers after the wait with the current document.
         let started = tokio::time::Instant::now();
         let same = feed.wait_above(v + 1, Duration::from_millis(100)).await;
         assert_eq!(same.version, v + 1);
         assert!(started.elapsed() >= Duration::from_millis(90));
+    }
+
+    #[test]
+    fn served_document() {
+        let feed = Feed::new("node-a");
+        let mut bad = gpu(1, Severity::Unhealthy);
+        bad.reasons = vec!["XID 79".into()];
+        feed.publish_gpus(vec![gpu(0, Severity::Healthy), bad], 5);
+        feed.publish_models(vec![FeedModel {
+            name: "llama".into(),
+            version: "v1".into(),
+            state: "warm".into(),
+        }]);
+        assert_eq!(
+            serde_json::to_string(&feed.current()).unwrap(),
+            concat!(
+                r#"{"version":3,"node":"node-a","read_at_ms":5,"gpus":["#,
+                r#"{"index":0,"uuid":"GPU-0","state":"healthy","reasons":[],"read_at_ms":0},"#,
+                r#"{"index":1,"uuid":"GPU-1","state":"unhealthy","reasons":["XID 79"],"read_at_ms":0}],"#,
+                r#""models":[{"name":"llama","version":"v1","state":"warm"}]}"#
+            )
+        );
     }
 
     #[test]

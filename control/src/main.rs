@@ -12,6 +12,7 @@ use infergate_control::{run, server};
 use infergate_gpu::nvml::NvmlProbe;
 use infergate_gpu::policy::Policy;
 use infergate_gpu::probe::GpuProbe;
+use infergate_runtime::{LogFormat, Signals};
 
 #[derive(Parser)]
 #[command(
@@ -175,10 +176,7 @@ fn main() -> ExitCode {
 /// `infergate-control warmup`: one job in the foreground with a progress line on stderr.
 /// SIGTERM or Ctrl-C stops it cleanly; the next run resumes.
 fn warmup_once(job: infergate_warmup::WarmupJob) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match infergate_runtime::runtime::multi_thread() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
@@ -186,7 +184,7 @@ fn warmup_once(job: infergate_warmup::WarmupJob) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let signals = match Signals::install() {
+        let mut signals = match Signals::install() {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: cannot watch signals: {e}");
@@ -198,14 +196,13 @@ fn warmup_once(job: infergate_warmup::WarmupJob) -> ExitCode {
         let mut run = tokio::spawn(infergate_warmup::run(job, progress.clone(), cancel.clone()));
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let mut signals = std::pin::pin!(signals.wait());
         let mut stopping = false;
         let result = loop {
             tokio::select! {
                 r = &mut run => break r,
                 _ = tick.tick() => print_progress(&progress.snapshot(), tty),
-                // A completed future must not be polled again.
-                _ = &mut signals, if !stopping => {
+                // Once stopping, further signals change nothing: the job ends at its next step.
+                _ = signals.next(), if !stopping => {
                     eprintln!("\nstopping; run the same command again to resume");
                     stopping = true;
                     cancel.cancel();
@@ -287,17 +284,6 @@ fn print_progress(p: &infergate_warmup::ProgressSnapshot, tty: bool) {
     }
 }
 
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("INFERGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .json()
-        .flatten_event(true)
-        .init();
-}
-
 fn gpu_check(json: bool, library: Option<PathBuf>, config: Option<PathBuf>) -> ExitCode {
     let cfg = match config.as_deref().map(ControlConfig::load).transpose() {
         Ok(c) => c.unwrap_or_default(),
@@ -321,7 +307,7 @@ fn gpu_check(json: bool, library: Option<PathBuf>, config: Option<PathBuf>) -> E
 }
 
 fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) -> ExitCode {
-    init_logs();
+    infergate_runtime::logs::init(LogFormat::Json);
     let mut cfg = match ControlConfig::load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -335,10 +321,7 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
     if library.is_some() {
         cfg.gpu.library = library;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match infergate_runtime::runtime::multi_thread() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the runtime");
@@ -349,12 +332,7 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
     // job hashes at most `parallel_files` files at once; a GPU node has cores to spare, but
     // idle threads are no use).
     let warmup_threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
-    let warmup_rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(warmup_threads)
-        .enable_all()
-        .thread_name("warmup")
-        .build()
-    {
+    let warmup_rt = match infergate_runtime::runtime::pool("warmup", warmup_threads) {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the warmup runtime");
@@ -364,7 +342,7 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
     let warmup_handle = warmup_rt.handle().clone();
     let code = rt.block_on(async move {
         // Signal handlers go in before the address is announced.
-        let signals = match Signals::install() {
+        let mut signals = match Signals::install() {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot watch signals");
@@ -448,7 +426,7 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
         let policy = Policy::new(cfg.policy.clone());
         let interval = cfg.gpu.interval.get().max(Duration::from_millis(50));
         let control = tokio::spawn(run::run(probe, policy, feed, remediator, interval, metrics));
-        signals.wait().await;
+        signals.next().await;
         warmups.cancel_all();
         control.abort();
         tracing::info!("shutting down");
@@ -457,27 +435,4 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
     // Cancelled jobs stop at their next step; finished chunks are already recorded.
     warmup_rt.shutdown_timeout(Duration::from_secs(5));
     code
-}
-
-/// SIGTERM and SIGINT, watched from the moment of `install`.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> std::io::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    async fn wait(mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-    }
 }

@@ -9,7 +9,7 @@ use infergate_warmup::{CancelToken, Progress, ProgressSnapshot, WarmupJob, Warmu
 use prometheus::{IntGaugeVec, Opts, Registry};
 use serde::Serialize;
 
-use crate::feed::{Feed, ModelWarmth};
+use crate::feed::{Feed, FeedModel};
 
 struct Entry {
     id: u64,
@@ -229,7 +229,7 @@ impl Warmups {
                     .with_label_values(&[p.model.as_str(), p.version.as_str(), s])
                     .set(i64::from(s == current));
             }
-            models.push(ModelWarmth {
+            models.push(FeedModel {
                 name: p.model.clone(),
                 version: p.version.clone(),
                 state: current.to_owned(),

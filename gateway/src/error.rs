@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
+use infergate_wire::openai::{self, ApiError};
 
 use crate::body::GatewayBody;
 use crate::metrics::Outcome;
@@ -87,8 +88,8 @@ impl ProxyError {
     /// OpenAI's `error.type`.
     pub fn error_type(&self) -> &'static str {
         match self.source() {
-            Source::Client => "invalid_request_error",
-            Source::Gateway | Source::Upstream => "server_error",
+            Source::Client => openai::INVALID_REQUEST_ERROR,
+            Source::Gateway | Source::Upstream => openai::SERVER_ERROR,
         }
     }
 
@@ -130,21 +131,14 @@ impl ProxyError {
         }
     }
 
-    /// `{"error":{"message":..,"type":..,"param":..,"code":..}}`
+    /// The OpenAI error body, `{"error":{"code":..,"message":..,"param":..,"type":..}}`.
     pub fn body(&self) -> Bytes {
-        let param = match self.kind {
-            ErrorKind::MissingModel | ErrorKind::UnknownModel => serde_json::Value::from("model"),
-            _ => serde_json::Value::Null,
+        let error = ApiError::new(self.code(), &self.message, self.error_type());
+        let error = match self.kind {
+            ErrorKind::MissingModel | ErrorKind::UnknownModel => error.with_param("model"),
+            _ => error,
         };
-        let v = serde_json::json!({
-            "error": {
-                "message": self.message,
-                "type": self.error_type(),
-                "param": param,
-                "code": self.code(),
-            }
-        });
-        Bytes::from(v.to_string())
+        Bytes::from(error.body())
     }
 
     pub fn into_response(self) -> Response<GatewayBody> {

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use infergate_config::{Config, LoadError};
+use infergate_runtime::{LogFormat, Signals};
 
 #[derive(Parser)]
 #[command(
@@ -55,12 +56,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Json,
-    Text,
 }
 
 fn main() -> ExitCode {
@@ -134,10 +129,7 @@ fn explain(
         }
         (None, None) => return fail("give --model or --body".into()),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match infergate_runtime::runtime::current_thread() {
         Ok(rt) => rt,
         Err(e) => return fail(e.to_string()),
     };
@@ -146,7 +138,7 @@ fn explain(
             Ok(m) => std::sync::Arc::new(m),
             Err(e) => return fail(e.to_string()),
         };
-        let table = match infergate_gateway::table::Compiler::new(metrics).compile(&cfg) {
+        let table = match infergate_gateway::compile::Compiler::new(metrics).compile(&cfg) {
             Ok(t) => t,
             Err(e) => return fail(e.to_string()),
         };
@@ -193,20 +185,8 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     }
 }
 
-fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("INFERGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.with_ansi(false).init(),
-    }
-}
-
 fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
-    init_logs(log_format);
+    infergate_runtime::logs::init(log_format);
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -222,10 +202,7 @@ fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match infergate_runtime::runtime::multi_thread() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the runtime");
@@ -234,7 +211,7 @@ fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
     };
     rt.block_on(async {
         // Signal handlers go in before the listeners are announced.
-        let mut signals = match Signals::new() {
+        let mut signals = match Signals::install() {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot watch signals");
@@ -253,44 +230,26 @@ fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        signals.next().await;
+        let signal = signals.next().await;
+        tracing::info!(signal = signal.name(), "shutting down");
         // The drain deadline in force now (the config may have been reloaded since start).
         let deadline = running.gateway.status().config.shutdown.drain_timeout.get();
-        tokio::select! {
-            done = running.drain(deadline) => {
-                if done {
-                    tracing::info!("drained; exiting");
-                } else {
-                    tracing::warn!(in_flight = running.gateway.in_flight(), "drain deadline passed; exiting");
-                }
+        match signals.or_signal(running.drain(deadline)).await {
+            Ok(true) => tracing::info!("drained; exiting"),
+            Ok(false) => {
+                tracing::warn!(
+                    in_flight = running.gateway.in_flight(),
+                    "drain deadline passed; exiting"
+                )
             }
-            _ = signals.next() => {
-                tracing::warn!(in_flight = running.gateway.in_flight(), "second signal; exiting now");
+            Err(signal) => {
+                tracing::info!(signal = signal.name(), "shutting down");
+                tracing::warn!(
+                    in_flight = running.gateway.in_flight(),
+                    "second signal; exiting now"
+                );
             }
         }
         ExitCode::SUCCESS
     })
-}
-
-/// SIGTERM and SIGINT.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> std::io::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    async fn next(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
-            _ = self.int.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
-        }
-    }
 }
