@@ -272,6 +272,36 @@ async fn leaf_seen(port: u16, cfg: &Arc<ClientConfig>) -> CertificateDer<'static
 
 const BOTH: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
+/// How long the test watches an aborted certificate watcher (polling every 20 ms) for a reload
+/// that must not happen: ten of its intervals.
+const ABORTED_WATCHER_PERIOD: Duration = Duration::from_millis(200);
+
+/// Checks `cond` every 10 ms until it holds; fails after 10 s with `what`.
+async fn wait_until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until a file written now gets a later modification time than `path`.
+async fn wait_mtime_after(dir: &TempDir, path: &str) {
+    let mtime = |p: &str| std::fs::metadata(p).unwrap().modified().unwrap();
+    let current = mtime(path);
+    wait_until("the file system clock never moved", || async {
+        mtime(&dir.write(".mtime-probe", "")) > current
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Termination
 
@@ -389,9 +419,9 @@ async fn certificate_hot_reload() {
     assert!(term.reload_if_changed().unwrap());
     assert_eq!(leaf_seen(port, &client).await, b.der);
 
-    // In place overwrite (no rename) of both files with a new serial from CA1. The pause lets
-    // the modification time move past the coarse file system clock.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // In place overwrite (no rename) of both files with a new serial from CA1, once a write
+    // gets a later modification time than the current files (file system clocks can be coarse).
+    wait_mtime_after(&dir, &cfg_files.cert_file).await;
     let c = ca1.server_leaf(4);
     std::fs::write(&cfg_files.cert_file, &c.cert_pem).unwrap();
     std::fs::write(&cfg_files.key_file, &c.key_pem).unwrap();
@@ -415,25 +445,22 @@ async fn watcher_reloads_by_itself() {
 
     let b = ca.server_leaf(2);
     b.write(&dir, "server-");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if leaf_seen(port, &client).await == b.der {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the watcher did not install the new certificate"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        "the watcher did not install the new certificate",
+        || async { leaf_seen(port, &client).await == b.der },
+    )
+    .await;
 
-    // Once aborted, it no longer reloads.
+    // Once aborted, it no longer reloads: after ten of its polling intervals, the new files are
+    // still waiting to be loaded.
     watcher.abort();
     let _ = watcher.await;
     let c = ca.server_leaf(3);
     c.write(&dir, "server-");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(ABORTED_WATCHER_PERIOD).await;
     assert_eq!(leaf_seen(port, &client).await, b.der);
+    assert!(term.reload_if_changed().unwrap(), "the files were reloaded");
+    assert_eq!(leaf_seen(port, &client).await, c.der);
     server.abort();
 }
 

@@ -288,6 +288,33 @@ impl Gateway {
         metrics_at(self.admin).await
     }
 
+    /// Waits until the endpoint with this URL is in `state` (`healthy` or `ejected`) and
+    /// returns it.
+    pub async fn wait_endpoint_state(
+        &self,
+        url: &str,
+        state: &str,
+        within: Duration,
+    ) -> serde_json::Value {
+        wait_for(&format!("{url} never {state}"), within, || async {
+            let ep = self.endpoint(url).await;
+            if ep["state"] == state {
+                Ok(ep)
+            } else {
+                Err(ep.to_string())
+            }
+        })
+        .await
+    }
+
+    /// Waits until a line of the gateway's log contains `text`.
+    pub async fn wait_log(&self, text: &str, within: Duration) {
+        wait_until(&format!("no log line with {text:?}"), within, || async {
+            self.proc.output().contains(text)
+        })
+        .await;
+    }
+
     /// The endpoint with this URL in `GET /admin/endpoints` (of the first backend).
     pub async fn endpoint(&self, url: &str) -> serde_json::Value {
         let v = get(self.admin, "/admin/endpoints").await.json();
@@ -321,18 +348,61 @@ pub async fn wait_metric_at(
     value: f64,
     within: Duration,
 ) {
+    wait_for(
+        &format!("{name}{filter:?} never reached {value}"),
+        within,
+        || async {
+            let v = metric_at(addr, name, filter).await;
+            if v == value {
+                Ok(())
+            } else {
+                Err(format!("{v}"))
+            }
+        },
+    )
+    .await;
+}
+
+/// How often [`wait_for`] checks its condition.
+pub const POLL: Duration = Duration::from_millis(20);
+
+/// Checks `check` every [`POLL`] until it returns `Ok`, and returns its value; fails after
+/// `within` with `what` and the last `Err` (the state last seen).
+pub async fn wait_for<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let deadline = Instant::now() + within;
     loop {
-        let v = metric_at(addr, name, filter).await;
-        if v == value {
-            return;
+        match check().await {
+            Ok(v) => return v,
+            Err(last) => assert!(
+                Instant::now() < deadline,
+                "{what}: not within {within:?}; last seen: {last}"
+            ),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{name}{filter:?} is {v}, never reached {value}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(POLL).await;
     }
+}
+
+/// Waits until `cond` holds; see [`wait_for`].
+pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    wait_for(what, within, || {
+        let f = cond();
+        async move {
+            if f.await {
+                Ok(())
+            } else {
+                Err("false".to_owned())
+            }
+        }
+    })
+    .await;
 }
 
 impl Drop for Gateway {

@@ -1,6 +1,7 @@
 //! GPU-aware ejection end to end: the real `infergate-control` reading the fake NVML library
 //! (a scenario in which a GPU reports a fault), its health feed, and the real gateway in front
-//! of two simulated model servers, one per GPU.
+//! of two simulated model servers, one per GPU. The hold-down after a recovery and a stale feed
+//! failing open are tested in process on a paused clock: gateway/tests/component.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
@@ -122,25 +123,34 @@ async fn gpu_fault_ejects_its_endpoint_within_a_second() {
     }
     // Poll the gateway until the GPU-1 endpoint is out.
     let fault_at_latest = control.spawned + Duration::from_secs(3);
-    let ejected_at = loop {
-        let ep = gw.endpoint(&gpu1.url()).await;
-        if ep["state"] == "ejected" {
-            let ejection = &ep["ejection"];
-            assert_eq!(ejection["reason"], "gpu_unhealthy");
-            assert!(
-                ejection["detail"].as_str().unwrap().contains("XID 79"),
-                "{ejection}"
-            );
-            break Instant::now();
-        }
-        assert!(
-            Instant::now() < fault_at_latest + Duration::from_secs(5),
-            "never ejected"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let ep = gw
+        .wait_endpoint_state(
+            &gpu1.url(),
+            "ejected",
+            (fault_at_latest + Duration::from_secs(5)).saturating_duration_since(Instant::now()),
+        )
+        .await;
+    let ejected_at = Instant::now();
+    let ejection = &ep["ejection"];
+    assert_eq!(ejection["reason"], "gpu_unhealthy");
+    assert!(
+        ejection["detail"].as_str().unwrap().contains("XID 79"),
+        "{ejection}"
+    );
     let sim1_at_ejection = sim_requests(&gpu1).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Load goes on until enough requests were sent after the ejection.
+    wait_until(
+        "too few requests after the ejection",
+        Duration::from_secs(30),
+        || async {
+            let log = log.lock().unwrap();
+            log.iter()
+                .filter(|s| s.at > ejected_at + Duration::from_millis(20))
+                .count()
+                >= 40
+        },
+    )
+    .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in workers {
         w.await.unwrap();
@@ -194,88 +204,4 @@ async fn gpu_fault_ejects_its_endpoint_within_a_second() {
 
 async fn sim_requests(sim: &Sim) -> f64 {
     metric_at(sim.addr, "infergate_sim_requests_received_total", &[]).await
-}
-
-#[tokio::test]
-async fn recovered_gpu_returns_after_hold_down_and_a_dead_feed_fails_open() {
-    let gpu0 = Sim::start(&[
-        "--ttft-ms",
-        "1",
-        "--itl-ms",
-        "1",
-        "--served-version",
-        "gpu0",
-    ])
-    .await;
-    let gpu1 = Sim::start(&[
-        "--ttft-ms",
-        "1",
-        "--itl-ms",
-        "1",
-        "--served-version",
-        "gpu1",
-    ])
-    .await;
-    // GPU 1 overheats at 2 s and cools down at 3 s.
-    let scenario = "devices: [{}, {}]\ntimeline:\n  - { at: 2s, gpu: 1, set: { temperature: 99 } }\n  - { at: 3s, gpu: 1, set: { temperature: 45 } }\n";
-    let control = control_on(scenario, "").await;
-    let gw = Gateway::start(&gateway_config(control.addr, &gpu0, &gpu1, "1s")).await;
-    let deadline = control.spawned + Duration::from_secs(8);
-    while gw.endpoint(&gpu1.url()).await["state"] != "ejected" {
-        assert!(Instant::now() < deadline, "overheated GPU never ejected");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let out_at = Instant::now();
-    while gw.endpoint(&gpu1.url()).await["state"] != "healthy" {
-        assert!(
-            Instant::now() < deadline + Duration::from_secs(10),
-            "recovered GPU never came back"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let back_after = out_at.elapsed();
-    println!("GPU 1 out for {back_after:?} (cool-down at 3 s, 3 clean readings at 500 ms, 1 s hold-down)");
-    assert!(back_after >= Duration::from_secs(1), "{back_after:?}");
-    let served: Vec<String> = {
-        let mut v = Vec::new();
-        for _ in 0..20 {
-            v.push(stream_tagged(gw.data).await.gpu);
-        }
-        v
-    };
-    assert!(served.iter().any(|g| g == "gpu1"), "{served:?}");
-
-    // The control process dies with GPU 1 unhealthy: after stale_after the gateway fails open.
-    let scenario = "devices: [{}, {}]\ntimeline:\n  - { at: 1s, gpu: 1, xid: 48 }\n";
-    let control = control_on(scenario, "").await;
-    let gw = Gateway::start(&gateway_config(control.addr, &gpu0, &gpu1, "1s")).await;
-    let deadline = Instant::now() + Duration::from_secs(6);
-    while gw.endpoint(&gpu1.url()).await["state"] != "ejected" {
-        assert!(
-            Instant::now() < deadline,
-            "XID 48 never ejected the endpoint"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    drop(control);
-    let killed = Instant::now();
-    gw.wait_metric(
-        "infergate_health_feed_stale",
-        &[],
-        1.0,
-        Duration::from_secs(10),
-    )
-    .await;
-    while gw.endpoint(&gpu1.url()).await["state"] != "healthy" {
-        assert!(
-            killed.elapsed() < Duration::from_secs(10),
-            "stale feed never failed open"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    println!(
-        "feed gone: endpoint back in {:?} (stale_after 2s + hold-down 1s)",
-        killed.elapsed()
-    );
-    assert!(killed.elapsed() >= Duration::from_secs(2));
 }

@@ -75,29 +75,26 @@ async fn prometheus_scrapes_and_queries_gateway_metrics() {
         .expect("start prometheus (install the Debian package `prometheus`)");
 
     // Wait until Prometheus has scraped the target and stored the counter.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let requests = loop {
-        if let Ok(Ok(_)) = tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::net::TcpStream::connect(prom_addr),
-        )
-        .await
-        {
+    let requests = wait_for(
+        "Prometheus never stored the gateway's metrics",
+        Duration::from_secs(60),
+        || async {
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect(prom_addr),
+            )
+            .await
+            .map_err(|_| "connect timed out".to_owned())?
+            .map_err(|e| format!("connect: {e}"))?;
             let v = query(
                 prom_addr,
                 r#"sum(infergate_requests_total{model="demo",outcome="success"})"#,
             )
             .await;
-            if let Some(x) = scalar(&v) {
-                break x;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Prometheus never stored the gateway's metrics"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+            scalar(&v).ok_or_else(|| v.to_string())
+        },
+    )
+    .await;
     assert_eq!(requests, 5.0);
 
     let up = query(prom_addr, "up{job=\"infergate\"}").await;

@@ -258,11 +258,12 @@ fn finished_chunks(dest: &std::path::Path) -> usize {
 }
 
 async fn wait_for_chunks(dest: &std::path::Path, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while finished_chunks(dest) < n {
-        assert!(Instant::now() < deadline, "fewer than {n} chunks finished");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        &format!("fewer than {n} chunks finished"),
+        Duration::from_secs(15),
+        || async { finished_chunks(dest) >= n },
+    )
+    .await;
 }
 
 /// Every file of `src`'s manifest is in `dest`, byte for byte.
@@ -360,19 +361,20 @@ async fn sigterm_stops_the_control_process_jobs_and_a_restart_resumes_them() {
 
     // Restarted, the job resumes and finishes.
     let (_control, addr) = start_control(&config, &[]).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let jobs = get(addr, "/v1/warmup").await.json();
-        if jobs["jobs"][0]["state"] == "warm" {
-            break;
-        }
-        assert!(jobs["jobs"][0]["state"] != "failed", "{jobs}");
-        assert!(
-            Instant::now() < deadline,
-            "not warm after a restart: {jobs}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(
+        "not warm after a restart",
+        Duration::from_secs(20),
+        || async {
+            let jobs = get(addr, "/v1/warmup").await.json();
+            assert!(jobs["jobs"][0]["state"] != "failed", "{jobs}");
+            if jobs["jobs"][0]["state"] == "warm" {
+                Ok(())
+            } else {
+                Err(jobs.to_string())
+            }
+        },
+    )
+    .await;
     assert_same_files(&src, &dest);
     // The pre-read's residency, in the API and in metrics (where the file system can tell).
     let jobs = get(addr, "/v1/warmup").await.json();
