@@ -275,7 +275,5 @@ async fn startup_ms_answers_503_until_ready() {
     let (_guard, addr) = spawn(&["--startup-ms", "500"]);
     let (status, _, body) = get(addr, "/health").await;
     assert_eq!(status, 503, "{body:?}");
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let (status, _, _) = get(addr, "/health").await;
-    assert_eq!(status, 200);
+    common::wait_for_health(addr).await;
 }

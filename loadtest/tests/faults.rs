@@ -239,8 +239,7 @@ async fn slow_start_answers_503_then_serves() {
     assert_eq!(error_of(resp, 503).await, "ServiceUnavailableError");
     assert_eq!(sim.requests_received(), 1);
 
-    tokio::time::sleep(450 * MS).await;
-    assert_eq!(get(&client, sim.addr(), "/health").await.status(), 200);
+    wait_for_health(sim.addr()).await;
     let resp = post_chat(&client, sim.addr(), &chat(2, false), &[]).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(sim.requests_received(), 2);

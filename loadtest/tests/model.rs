@@ -149,8 +149,10 @@ async fn with_max_running_later_requests_queue_and_their_ttft_rises() {
         });
     }
     // All six are in: two running, four waiting.
-    wait_until("6 requests", || sim.requests_received() == 6).await;
-    tokio::time::sleep(30 * MS).await;
+    wait_until("2 running and 4 waiting", || {
+        sim.requests_received() == 6 && (sim.running(), sim.waiting()) == (2, 4)
+    })
+    .await;
     let text = scrape(addr).await;
     assert_eq!(sample(&text, "vllm:num_requests_running", &[]), 2.0);
     assert_eq!(sample(&text, "vllm:num_requests_waiting", &[]), 4.0);

@@ -205,6 +205,23 @@ pub async fn wait_until(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
+/// Waits (up to 5 s) until `GET /health` answers 200, and returns how long that took.
+pub async fn wait_for_health(addr: SocketAddr) -> Duration {
+    let client = client();
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(5);
+    loop {
+        let resp = get(&client, addr, "/health").await;
+        let status = resp.status();
+        text_of(resp).await;
+        if status == StatusCode::OK {
+            return start.elapsed();
+        }
+        assert!(Instant::now() < deadline, "/health still answers {status}");
+        tokio::time::sleep(10 * MS).await;
+    }
+}
+
 /// Mean and standard deviation of durations, in milliseconds.
 pub fn mean_sd_ms(values: &[Duration]) -> (f64, f64) {
     let n = values.len() as f64;
