@@ -80,8 +80,14 @@ async fn fetches_verifies_and_places_every_file_then_skips_them() {
     let target = dest.path().join("model-00002-of-00002.safetensors");
     let mut bytes = std::fs::read(&target).unwrap();
     bytes[1000] ^= 1;
-    std::thread::sleep(Duration::from_millis(20));
-    std::fs::write(&target, &bytes).unwrap();
+    // Rewritten until its mtime differs from the one recorded (timestamps are coarse).
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let recorded = mtime(&target);
+    wait_until("a new mtime", Duration::from_secs(5), || {
+        std::fs::write(&target, &bytes).unwrap();
+        mtime(&target) != recorded
+    })
+    .await;
     let report = run_ok(server.source(), dest.path(), tuning()).await.0;
     assert_eq!(report.files_fetched, 1);
     assert_dest_matches(dest.path(), &files);
@@ -401,17 +407,12 @@ async fn cancel_leaves_resumable_state_and_a_second_run_finishes() {
         cancel.clone(),
     ));
     let state = dest.path().join("w.safetensors.partial.state");
-    let deadline = Instant::now() + Duration::from_secs(20);
     let mut max_rate = 0;
-    loop {
-        let snap = progress.snapshot();
-        max_rate = max_rate.max(snap.rate_bytes_per_sec);
-        if state.exists() && finished_chunks(&state).len() >= 4 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no progress");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("4 finished chunks", Duration::from_secs(20), || {
+        max_rate = max_rate.max(progress.snapshot().rate_bytes_per_sec);
+        state.exists() && finished_chunks(&state).len() >= 4
+    })
+    .await;
     assert_eq!(progress.state(), WarmupState::Fetching);
     let cancelled_at = Instant::now();
     cancel.cancel();
@@ -461,9 +462,12 @@ async fn a_second_job_on_the_same_dest_is_refused() {
         Arc::new(Progress::new()),
         CancelToken::new(),
     ));
-    while server.state.file_requests() == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until(
+        "the first job's first request",
+        Duration::from_secs(10),
+        || server.state.file_requests() > 0,
+    )
+    .await;
     let err = run_err(server.source(), dest.path(), tuning()).await.0;
     assert!(matches!(err, WarmupError::Busy { .. }), "{err:?}");
     first.await.unwrap().unwrap();

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::Frame;
@@ -140,6 +140,19 @@ pub async fn run_ok(source: Source, dest: &Path, tuning: Tuning) -> (Report, Arc
 pub async fn run_err(source: Source, dest: &Path, tuning: Tuning) -> (WarmupError, Arc<Progress>) {
     let (result, progress) = run_job(source, dest, tuning).await;
     (result.unwrap_err(), progress)
+}
+
+/// Waits until `cond` holds, checking it every 2 ms; fails the test, naming `what`, if it does
+/// not hold within `within`.
+pub async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 /// Checks that `dest` holds exactly `files` (plus the verified record) and no leftovers.
