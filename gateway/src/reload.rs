@@ -98,8 +98,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(gw.snapshot().route("new").is_some());
-        // An unchanged file is read once and not applied again.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // An unchanged file is not applied again: after several more polls of the watcher
+        // (every 20 ms), the version is still 2.
+        const SEVERAL_POLLS: Duration = Duration::from_millis(100);
+        tokio::time::sleep(SEVERAL_POLLS).await;
         assert_eq!(gw.status().version, 2);
         for t in tasks {
             t.abort();
