@@ -11,15 +11,22 @@ use infergate_e2e::*;
 use tokio::process::Command;
 
 async fn query(prom: SocketAddr, q: &str) -> serde_json::Value {
+    try_query(prom, q).await.unwrap()
+}
+
+/// The answer to `q`, or why there is none (Prometheus answers 503 while it starts).
+async fn try_query(prom: SocketAddr, q: &str) -> Result<serde_json::Value, String> {
     let path = format!("/api/v1/query?query={}", encode(q));
     let r = get(prom, &path).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body())
-    );
-    r.json()
+    if r.status == StatusCode::OK {
+        Ok(r.json())
+    } else {
+        Err(format!(
+            "{}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body())
+        ))
+    }
 }
 
 fn encode(s: &str) -> String {
@@ -86,11 +93,11 @@ async fn prometheus_scrapes_and_queries_gateway_metrics() {
             .await
             .map_err(|_| "connect timed out".to_owned())?
             .map_err(|e| format!("connect: {e}"))?;
-            let v = query(
+            let v = try_query(
                 prom_addr,
                 r#"sum(infergate_requests_total{model="demo",outcome="success"})"#,
             )
-            .await;
+            .await?;
             scalar(&v).ok_or_else(|| v.to_string())
         },
     )
