@@ -1,4 +1,4 @@
-//! A cancellation signal for [`crate::run`].
+//! A cancellation signal for [`crate::run()`].
 
 use std::sync::Arc;
 
@@ -6,7 +6,7 @@ use tokio::sync::watch;
 
 /// A cloneable cancellation signal. Cancelling any clone cancels them all; it cannot be undone.
 ///
-/// The control process cancels on SIGTERM (or `DELETE`/a newer job); [`crate::run`] then stops
+/// The control process cancels on SIGTERM (or `DELETE`/a newer job); [`crate::run()`] then stops
 /// its transfers, keeps the finished chunks and returns [`crate::WarmupError::Cancelled`].
 #[derive(Debug, Clone)]
 pub struct CancelToken {

@@ -6,7 +6,7 @@
 //!
 //! * [`write_manifest`] lists a directory's files with their sizes and SHA-256 in
 //!   `manifest.json` ([`Manifest`]).
-//! * [`run`] executes a [`WarmupJob`]: parallel range requests (HTTP) or positioned reads
+//! * [`run()`] executes a [`WarmupJob`]: parallel range requests (HTTP) or positioned reads
 //!   (local/NFS) into `<dest>/<path>.partial`, a resume sidecar, SHA-256 verification of the
 //!   bytes on disk, `fsync` and an atomic rename. A file appears under its final name only
 //!   once verified. [`Progress`] can be read at any time ([`Progress::snapshot`]), and a

@@ -10,7 +10,7 @@ use crate::run::Report;
 
 pub use crate::hooks::{Hooks, WriteHook};
 
-/// [`crate::run`] with fault-injection hooks.
+/// [`crate::run()`] with fault-injection hooks.
 pub async fn run_with_hooks(
     job: WarmupJob,
     progress: Arc<Progress>,

@@ -35,7 +35,7 @@ pub struct WarmupJob {
 
 impl WarmupJob {
     /// Checks what can be checked before the job runs: the tuning, an HTTP source's URL, and
-    /// `ca_file` (read and parsed). [`crate::run`] does the same first.
+    /// `ca_file` (read and parsed). [`crate::run()`] does the same first.
     pub fn validate(&self) -> Result<(), WarmupError> {
         self.tuning.validate()?;
         if let Source::Http(url) = &self.source {

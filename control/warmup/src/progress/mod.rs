@@ -4,6 +4,7 @@ mod rate;
 mod snapshot;
 mod state;
 mod tracker;
+mod update;
 
 pub use snapshot::ProgressSnapshot;
 pub use state::WarmupState;
