@@ -1,6 +1,6 @@
 //! Observers that read a response body as it passes, without holding a copy of it.
 //!
-//! [`SseObserver`] follows a `text/event-stream` body with the `infergate-sse` parser: per
+//! [`SseObserver`] follows a `text/event-stream` body with the `infergate-wire` SSE parser: per
 //! frame, how many events carried a token (the definition in `docs/metrics.md`), and the last
 //! `usage`. Only an incomplete line is carried from one frame to the next, and that carry is
 //! bounded.
@@ -22,7 +22,7 @@ pub struct FrameSeen {
     pub token_events: u32,
 }
 
-/// Follows an SSE body frame by frame, with the definitions of `infergate-sse` (shared with
+/// Follows an SSE body frame by frame, with the definitions of `infergate_wire::sse` (shared with
 /// the load tester).
 #[derive(Debug)]
 pub struct SseObserver {
