@@ -51,14 +51,15 @@ pub struct Parts<'a> {
     pub metrics: &'a Metrics,
 }
 
-/// Builds backend `b` (config path `path`), or records why it cannot be built.
+/// Builds backend `b` (config path `path`), recording what is wrong in `errs`: an endpoint
+/// whose URL does not parse is left out (and reported), a TLS setting that cannot be loaded
+/// leaves the backend out.
 pub fn build(
     parts: &mut Parts<'_>,
     path: &str,
     b: &infergate_config::Backend,
     errs: &mut Vec<ConfigError>,
 ) -> Option<Arc<BackendRt>> {
-    let before = errs.len();
     let mut endpoints = Vec::with_capacity(b.endpoints.len());
     for (j, e) in b.endpoints.iter().enumerate() {
         match split_url(&e.url) {
@@ -92,9 +93,6 @@ pub fn build(
             return None;
         }
     };
-    if errs.len() > before {
-        return None;
-    }
     Some(Arc::new(BackendRt {
         name: b.name.as_str().into(),
         endpoints,

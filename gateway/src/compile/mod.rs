@@ -236,8 +236,8 @@ impl Compiler {
             clients: &mut self.clients,
             metrics: &self.metrics,
         };
-        let Some(rt) = backend::build(&mut parts, &format!("backends.{name}"), &cfg, &mut errs)
-        else {
+        let built = backend::build(&mut parts, &format!("backends.{name}"), &cfg, &mut errs);
+        let Some(rt) = built.filter(|_| errs.is_empty()) else {
             return Err(ConfigErrors(errs));
         };
         let backends: HashMap<Box<str>, Arc<BackendRt>> = self
