@@ -64,7 +64,7 @@ async fn retries_route_around_a_dead_endpoint_that_is_ejected_then_returns() {
     assert_eq!(d["state"], "ejected");
     assert_eq!(d["ejection"]["reason"], "consecutive_failures");
     // The clock has not moved since the ejection (ejection ends are kept in milliseconds).
-    assert_remaining(&d, 30.0);
+    assert_remaining(d, 30.0);
     let l = list.iter().find(|e| e["url"] != dead.as_str()).unwrap();
     assert_eq!(l["state"], "healthy");
     assert_eq!(l["in_flight"], 0);
