@@ -11,66 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use http::{HeaderMap, Method, Request, Uri};
+use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use infergate_sse::sse::{Event, SseParser};
 
 pub use super::live::Live;
+use super::messages::{error_chain, fmt_duration, status_message, truncate};
 use super::record::{Kind, Record};
-use super::spec::Header;
+pub use super::target::{http_client, HttpClient, Target};
 use super::workload::Prepared;
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// The pooled client: keep-alive connections, no idle limit, `TCP_NODELAY`.
-pub fn http_client() -> HttpClient {
-    let mut conn = HttpConnector::new();
-    conn.set_nodelay(true);
-    conn.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(usize::MAX)
-        .build(conn)
-}
-
-/// Where requests go and with which headers.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub uri: Uri,
-    pub headers: HeaderMap,
-}
-
-impl Target {
-    /// `extra` headers are added last and replace the defaults of the same name.
-    pub fn new(uri: Uri, api_key: Option<&str>, extra: &[Header]) -> Result<Self, String> {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_static(concat!("infergate-bench/", env!("CARGO_PKG_VERSION"))),
-        );
-        if let Some(key) = api_key {
-            let v = HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| "the API key is not a valid header value".to_owned())?;
-            headers.insert(AUTHORIZATION, v);
-        }
-        for h in extra {
-            headers.remove(&h.name);
-        }
-        for h in extra {
-            headers.append(h.name.clone(), h.value.clone());
-        }
-        Ok(Self { uri, headers })
-    }
-}
-
-/// The longest error message kept in a record.
-const MAX_ERROR: usize = 300;
 /// The most bytes of an error response read for its message.
 const MAX_ERROR_BODY: usize = 4096;
 
@@ -278,103 +228,4 @@ async fn drive(
 /// Microseconds, saturating.
 pub fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-fn fmt_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{} ms", d.as_millis())
-    }
-}
-
-/// An error and its sources, joined with `: `.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        let m = inner.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        src = inner.source();
-    }
-    s
-}
-
-/// `503: <error.message>` from an OpenAI error body, else the start of the body.
-fn status_message(status: http::StatusCode, body: &[u8]) -> String {
-    let msg = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.get("error")
-                .and_then(|e| e.get("message").or(Some(e)))
-                .and_then(|m| m.as_str().map(str::to_owned))
-                .or_else(|| v.get("message").and_then(|m| m.as_str().map(str::to_owned)))
-        })
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
-    if msg.is_empty() {
-        format!("HTTP {}", status.as_u16())
-    } else {
-        format!("HTTP {}: {msg}", status.as_u16())
-    }
-}
-
-/// At most [`MAX_ERROR`] bytes, cut at a character boundary.
-fn truncate(mut s: String) -> String {
-    if s.len() > MAX_ERROR {
-        let mut cut = MAX_ERROR;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
-    }
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages() {
-        assert_eq!(
-            status_message(
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                br#"{"error":{"message":"busy","type":"x"}}"#
-            ),
-            "HTTP 503: busy"
-        );
-        assert_eq!(
-            status_message(http::StatusCode::NOT_FOUND, b"no such route"),
-            "HTTP 404: no such route"
-        );
-        assert_eq!(
-            status_message(http::StatusCode::BAD_GATEWAY, b""),
-            "HTTP 502"
-        );
-        let long = "é".repeat(400);
-        let t = truncate(long);
-        assert!(t.len() <= MAX_ERROR + '…'.len_utf8());
-        assert!(t.ends_with('…'));
-    }
-
-    #[test]
-    fn headers_override_defaults() {
-        let t = Target::new(
-            "http://127.0.0.1:1/v1/chat/completions".parse().unwrap(),
-            Some("k"),
-            &[
-                "accept: */*".parse().unwrap(),
-                "x-a: 1".parse().unwrap(),
-                "x-a: 2".parse().unwrap(),
-            ],
-        )
-        .unwrap();
-        assert_eq!(t.headers[ACCEPT], "*/*");
-        assert_eq!(t.headers[AUTHORIZATION], "Bearer k");
-        assert_eq!(t.headers.get_all("x-a").iter().count(), 2);
-    }
 }
