@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
-use infergate_sse::sse::{Event, SseParser};
+use infergate_wire::sse::{Event, SseParser};
 
 pub use super::live::Live;
 use super::messages::{error_chain, fmt_duration, status_message, truncate};

@@ -2,29 +2,15 @@
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use serde::Serialize;
+use infergate_wire::openai::{self, Code};
 
 /// A request the simulator refuses. Rendered as
-/// `{"error":{"message":..,"type":..,"param":..,"code":<status>}}`.
+/// `{"error":{"code":<status>,"message":..,"param":..,"type":..}}` ([`openai::ApiError`]).
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     message: String,
     param: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    message: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    param: Option<&'static str>,
-    code: u16,
 }
 
 impl ApiError {
@@ -114,22 +100,18 @@ impl ApiError {
         }
     }
 
-    /// The JSON error body.
-    fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-        serde_json::to_vec(&ErrorBody {
-            error: ErrorDetail {
-                message: &self.message,
-                kind: self.kind(),
-                param: self.param,
-                code: self.status.as_u16(),
-            },
-        })
+    /// The JSON error body, `{"error":{...}}` with the HTTP status as `code`, as vLLM sends it.
+    pub fn body(&self) -> Bytes {
+        Bytes::from(self.wire().body())
     }
 
-    /// The JSON error body (empty should serializing fail; the status still stands).
-    pub fn body(&self) -> Bytes {
-        // Serializing these plain structs cannot fail.
-        self.to_json().map(Bytes::from).unwrap_or_default()
+    fn wire(&self) -> openai::ApiError<'_> {
+        openai::ApiError {
+            code: Code::Status(self.status.as_u16()),
+            message: &self.message,
+            param: self.param,
+            kind: self.kind(),
+        }
     }
 }
 
@@ -139,10 +121,11 @@ mod tests {
 
     #[test]
     fn unknown_model_matches_vllm_shape() {
-        let json = ApiError::unknown_model("nope").to_json().unwrap();
+        let body = ApiError::unknown_model("nope").body();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
-            String::from_utf8(json).unwrap(),
-            r#"{"error":{"message":"The model `nope` does not exist.","type":"NotFoundError","param":"model","code":404}}"#
+            v,
+            serde_json::json!({"error": {"message": "The model `nope` does not exist.", "type": "NotFoundError", "param": "model", "code": 404}})
         );
     }
 
