@@ -90,6 +90,18 @@ fn load(lib: &Path, timeout: Duration) -> NvmlProbe {
     NvmlProbe::load(Some(lib), "node-a", timeout).expect("the fake NVML loads")
 }
 
+/// Calls `attempt` every 20 ms until it gives a value; panics with `what` after 10 s.
+fn poll<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = attempt() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn readings_match_scenario() {
     let Some(lib) = in_child(
@@ -185,8 +197,10 @@ timeline:
     assert_eq!(check(&probe, &PolicyConfig::default()).exit_code, 1);
 
     // The timeline: at 1 s GPU 0 heats up.
-    std::thread::sleep(Duration::from_millis(1300));
-    let r = probe.read().unwrap();
+    let r = poll("GPU 0 at 97 °C", || {
+        let r = probe.read().unwrap();
+        (r.gpus[0].temperature_c == Some(97)).then_some(r)
+    });
     assert_eq!(r.gpus[0].temperature_c, Some(97));
     assert_eq!(r.gpus[0].pcie_replay_count, Some(9));
 }
@@ -283,11 +297,15 @@ fn hung_call_is_bounded_and_the_probe_stays_usable() {
     assert_eq!(g0.temperature_c, None);
 
     // After the hang, everything answers again.
-    let until = Duration::from_millis(4300);
-    if let Some(rest) = until.checked_sub(loaded.elapsed()) {
-        std::thread::sleep(rest);
-    }
-    let r = probe.read().unwrap();
+    let r = poll("the temperature after the hang", || {
+        let r = probe.read().unwrap();
+        r.gpus[0].temperature_c.is_some().then_some(r)
+    });
+    assert!(
+        loaded.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        loaded.elapsed()
+    );
     assert_eq!(r.gpus[0].temperature_c, Some(40));
     assert!(r.gpus[0].errors.is_empty(), "{:?}", r.gpus[0].errors);
 }
@@ -309,10 +327,12 @@ fn hung_device_count_fails_the_read() {
             .contains("nvmlDeviceGetCount_v2 did not answer within 300ms"),
         "{err}"
     );
-    if let Some(rest) = Duration::from_millis(2300).checked_sub(loaded.elapsed()) {
-        std::thread::sleep(rest);
-    }
-    let r = probe.read().unwrap();
+    let r = poll("a read after the hang", || probe.read().ok());
+    assert!(
+        loaded.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        loaded.elapsed()
+    );
     assert_eq!(r.gpus.len(), 1);
     assert_eq!(r.gpus[0].temperature_c, Some(40));
 }
@@ -332,10 +352,15 @@ fn lost_gpu() {
     assert!(r.gpus[1].errors.is_empty());
     assert_eq!(policy.evaluate(&r)[1].state, Severity::Healthy);
 
-    if let Some(rest) = Duration::from_millis(1300).checked_sub(loaded.elapsed()) {
-        std::thread::sleep(rest);
-    }
-    let r = probe.read().unwrap();
+    let r = poll("GPU 1 lost", || {
+        let r = probe.read().unwrap();
+        (!r.gpus[1].faults.is_empty()).then_some(r)
+    });
+    assert!(
+        loaded.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        loaded.elapsed()
+    );
     let g1 = &r.gpus[1];
     assert_eq!(
         g1.uuid, "GPU-fa4e0000-0000-4000-8000-000000000001",
