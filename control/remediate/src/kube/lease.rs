@@ -11,7 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Api;
 
-use super::{post_params, KubeActions};
+use super::params::post_params;
+use super::KubeActions;
 use crate::actions::{ActionError, BoxFuture, LockTicket, RemediationLock};
 
 impl KubeActions {

@@ -11,7 +11,8 @@ use rand::Rng;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{post_params, KubeActions};
+use super::params::post_params;
+use super::KubeActions;
 use crate::actions::ActionError;
 use crate::config::EvictionConfig;
 use crate::types::EvictionReport;
