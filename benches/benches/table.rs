@@ -62,7 +62,7 @@ fn endpoints(base: usize, n: usize) -> Vec<Endpoint> {
 
 fn table(c: &mut Criterion) {
     let text = config_text(1000, 10);
-    let cfg = Config::from_yaml(&text).unwrap();
+    let cfg = Arc::new(Config::from_yaml(&text).unwrap());
     let mut g = c.benchmark_group("table");
     g.sample_size(20);
     g.bench_function("parse", |b| b.iter(|| Config::from_yaml(black_box(&text)).unwrap()));

@@ -7,6 +7,7 @@
 //! the data path.
 
 mod error;
+mod labels;
 mod model;
 pub mod units;
 mod validate;
@@ -14,6 +15,7 @@ mod validate;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
+pub use labels::Labels;
 pub use model::*;
 pub use units::{ByteSize, Dur};
 pub use validate::validate;

@@ -310,7 +310,7 @@ pub struct Endpoint {
     pub url: String,
     /// Free-form labels such as `node`, `gpus`, `version`. Used by health feeds and routing.
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: crate::Labels,
     /// Send traffic only once the health feed of the endpoint's `node` reports its model warm
     /// (the `model` label, and the `version` label when present). Default `false`.
     #[serde(default)]

@@ -363,7 +363,7 @@ fn validate_model(
                     .filter(|e| {
                         v.selector
                             .iter()
-                            .all(|(k, val)| e.labels.get(k) == Some(val))
+                            .all(|(k, val)| e.labels.get(k) == Some(val.as_str()))
                     })
                     .count();
                 if matching == 0 {

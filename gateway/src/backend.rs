@@ -1,7 +1,6 @@
 //! A backend as the data path uses it: its endpoints with their shared state, timeouts, retry
 //! and outlier policies, and the pooled client.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,7 +56,7 @@ pub struct EndpointRt {
     pub authority: Authority,
     /// Path prefix without a trailing slash; empty for none.
     pub prefix: Box<str>,
-    pub labels: BTreeMap<String, String>,
+    pub labels: infergate_config::Labels,
     pub metrics: EndpointMetrics,
 }
 

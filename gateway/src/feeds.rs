@@ -93,7 +93,7 @@ impl FeedState {
         let Some(node) = ep.labels.get("node") else {
             return;
         };
-        let known = self.by_node.get(node.as_str());
+        let known = self.by_node.get(node);
         if let Some(model) = ep.labels.get("model") {
             let version = ep.labels.get("version");
             let models = known.map(|k| k.1.as_slice()).unwrap_or(&[]);

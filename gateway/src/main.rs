@@ -138,7 +138,9 @@ fn explain(
             Ok(m) => std::sync::Arc::new(m),
             Err(e) => return fail(e.to_string()),
         };
-        let table = match infergate_gateway::compile::Compiler::new(metrics).compile(&cfg) {
+        let table = match infergate_gateway::compile::Compiler::new(metrics)
+            .compile(&std::sync::Arc::new(cfg))
+        {
             Ok(t) => t,
             Err(e) => return fail(e.to_string()),
         };

@@ -108,7 +108,7 @@ mod tests {
         );
         let cfg = Config::from_yaml(&yaml).unwrap();
         Compiler::new(Arc::new(Metrics::new().unwrap()))
-            .compile(&cfg)
+            .compile(&Arc::new(cfg))
             .unwrap()
     }
 

@@ -159,7 +159,8 @@ pub fn spawn(
     metrics: Arc<Metrics>,
 ) -> Result<(Arc<Published>, WriterHandle, JoinHandle<()>), ConfigErrors> {
     let mut compiler = Compiler::new(metrics);
-    let table = compiler.compile(cfg)?;
+    let cfg = Arc::new(cfg.clone());
+    let table = compiler.compile(&cfg)?;
     let published = Arc::new(Published {
         table: ArcSwap::from_pointee(table),
         status: ArcSwap::from_pointee(ConfigStatus {
@@ -169,7 +170,7 @@ pub fn spawn(
             last_error: None,
             reloads_ok: 0,
             reloads_failed: 0,
-            config: Arc::new(cfg.clone()),
+            config: cfg,
         }),
     });
     let (tx, rx) = mpsc::channel(64);
@@ -270,6 +271,7 @@ impl Writer {
         let current = self.published.status.load_full();
         let result = Config::from_yaml(text).and_then(|cfg| {
             restart_only(&current.config, &cfg)?;
+            let cfg = Arc::new(cfg);
             let (table, rebuilt) = self.compiler.compile_counted(&cfg)?;
             Ok((cfg, table, rebuilt))
         });
@@ -298,7 +300,7 @@ impl Writer {
             last_error: None,
             reloads_ok: current.reloads_ok + 1,
             reloads_failed: current.reloads_failed,
-            config: Arc::new(cfg),
+            config: cfg,
         }));
         self.compiler.metrics().reload(true);
         tracing::info!(

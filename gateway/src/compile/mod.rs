@@ -32,14 +32,39 @@ pub use model::key_source;
 /// The settings a retry budget was made with (ratio as bits, floor).
 type BudgetKey = (u64, u32);
 
-/// What the live table was built from.
+/// A backend of the live table: where its config is, and what was built from it.
+struct BuiltBackend {
+    /// Its index in the config the table was built from.
+    index: usize,
+    /// Its config with the endpoints given by `apply_endpoints`, when they replaced the file's.
+    replaced: Option<Arc<infergate_config::Backend>>,
+    rt: Arc<BackendRt>,
+}
+
+/// What the live table was built from. The config is shared with the config status, not
+/// copied: an unchanged part is found by comparing the new config with it.
 #[derive(Default)]
 struct Built {
-    backends: HashMap<Box<str>, (infergate_config::Backend, Arc<BackendRt>)>,
-    models: HashMap<Box<str>, (infergate_config::Model, Arc<ModelRoute>)>,
-    request_labels: BTreeMap<String, LabelSource>,
-    endpoint_histograms: bool,
+    config: Option<Arc<Config>>,
+    backends: HashMap<Box<str>, BuiltBackend>,
+    /// Name -> index in the config, and the route.
+    models: HashMap<Box<str>, (usize, Arc<ModelRoute>)>,
     table: Option<Table>,
+}
+
+impl Built {
+    /// The config backend `name` was last built from.
+    fn backend_config(&self, name: &str) -> Option<&infergate_config::Backend> {
+        let b = self.backends.get(name)?;
+        match &b.replaced {
+            Some(r) => Some(r),
+            None => self.config.as_ref()?.backends.get(b.index),
+        }
+    }
+
+    fn model_config(&self, index: usize) -> Option<&infergate_config::Model> {
+        self.config.as_ref()?.models.get(index)
+    }
 }
 
 /// What one build changed, reported to the writer.
@@ -87,12 +112,12 @@ impl Compiler {
 
     /// Builds a table from a config that passed validation, reusing what did not change. On
     /// error nothing is kept: the next build compares against the last successful one.
-    pub fn compile(&mut self, cfg: &Config) -> Result<Table, ConfigErrors> {
+    pub fn compile(&mut self, cfg: &Arc<Config>) -> Result<Table, ConfigErrors> {
         self.compile_counted(cfg).map(|(t, _)| t)
     }
 
     /// [`Self::compile`], also saying how much was rebuilt.
-    pub fn compile_counted(&mut self, cfg: &Config) -> Result<(Table, Rebuilt), ConfigErrors> {
+    pub fn compile_counted(&mut self, cfg: &Arc<Config>) -> Result<(Table, Rebuilt), ConfigErrors> {
         let mut errs = Vec::new();
         let mut rebuilt = Rebuilt::default();
         let mut backends = HashMap::with_capacity(cfg.backends.len());
@@ -105,10 +130,10 @@ impl Compiler {
         for (i, b) in cfg.backends.iter().enumerate() {
             let kept = self
                 .built
-                .backends
-                .get(b.name.as_str())
-                .filter(|(old, _)| old == b)
-                .map(|(_, rt)| rt.clone());
+                .backend_config(&b.name)
+                .filter(|old| *old == b)
+                .and_then(|_| self.built.backends.get(b.name.as_str()))
+                .map(|old| old.rt.clone());
             let rt = match kept {
                 Some(rt) => rt,
                 None => {
@@ -120,17 +145,17 @@ impl Compiler {
                 }
             };
             backends.insert(Box::<str>::from(b.name.as_str()), rt.clone());
-            ordered.push((b.clone(), rt));
+            ordered.push((i, rt));
         }
 
-        let labels_same =
-            self.built.table.is_some() && self.built.request_labels == cfg.request_labels;
+        let old_cfg = self.built.config.as_deref();
+        let labels_same = old_cfg.is_some_and(|o| o.request_labels == cfg.request_labels);
         let labels = match (&self.built.table, labels_same) {
             (Some(t), true) => t.labels.clone(),
             _ => Arc::new(label_sources(&cfg.request_labels)),
         };
         let hist = cfg.metrics.endpoint_histograms;
-        let hist_same = hist == self.built.endpoint_histograms;
+        let hist_same = old_cfg.is_some_and(|o| o.metrics.endpoint_histograms == hist);
         let mut models = HashMap::with_capacity(cfg.models.len());
         let mut listed = Vec::with_capacity(cfg.models.len());
         let created = unix_now();
@@ -139,8 +164,11 @@ impl Compiler {
                 .built
                 .models
                 .get(m.name.as_str())
-                .filter(|(old, route)| {
-                    labels_same && hist_same && old == m && uses_only(route, &backends)
+                .filter(|(index, route)| {
+                    labels_same
+                        && hist_same
+                        && self.built.model_config(*index) == Some(m)
+                        && uses_only(route, &backends)
                 })
                 .map(|(_, r)| r.clone());
             let route = match kept {
@@ -157,7 +185,7 @@ impl Compiler {
                     }
                 }
             };
-            models.insert(Box::<str>::from(m.name.as_str()), (m.clone(), route));
+            models.insert(Box::<str>::from(m.name.as_str()), (i, route));
             listed.push(serde_json::json!({
                 "id": m.name,
                 "object": "model",
@@ -192,22 +220,26 @@ impl Compiler {
         if !hist_same && !hist {
             self.metrics.clear_endpoint_histograms();
         }
-        let new_models: HashMap<_, _> = models;
-        let new_backends: HashMap<Box<str>, _> = ordered
+        let new_backends: HashMap<Box<str>, BuiltBackend> = ordered
             .into_iter()
-            .map(|(c, rt)| (Box::<str>::from(c.name.as_str()), (c, rt)))
+            .map(|(index, rt)| {
+                let name = Box::<str>::from(cfg.backends[index].name.as_str());
+                let b = BuiltBackend {
+                    index,
+                    replaced: None,
+                    rt,
+                };
+                (name, b)
+            })
             .collect();
         retire::retire(
             &self.metrics,
-            &self.built.models,
-            &new_models,
-            &self.built.backends,
-            &new_backends,
+            (routes(&self.built.models), routes(&models)),
+            (runtimes(&self.built.backends), runtimes(&new_backends)),
         );
-        self.built.models = new_models;
+        self.built.models = models;
         self.built.backends = new_backends;
-        self.built.request_labels = cfg.request_labels.clone();
-        self.built.endpoint_histograms = hist;
+        self.built.config = Some(cfg.clone());
         self.built.table = Some(table.clone());
         self.registry.sweep();
         Ok((table, rebuilt))
@@ -222,14 +254,22 @@ impl Compiler {
         endpoints: Vec<infergate_config::Endpoint>,
     ) -> Result<(Table, Rebuilt), ConfigErrors> {
         let one = |path: String, reason: String| ConfigErrors(vec![ConfigError { path, reason }]);
-        let Some(last) = self.built.table.clone() else {
+        let (Some(last), Some(config)) = (self.built.table.clone(), self.built.config.clone())
+        else {
             return Err(one(String::new(), "no table has been built yet".into()));
         };
-        let Some((old_cfg, _)) = self.built.backends.get(name) else {
+        let (Some(old_cfg), Some(old)) = (
+            self.built.backend_config(name),
+            self.built.backends.get(name),
+        ) else {
             return Err(one(format!("backends.{name}"), "unknown backend".into()));
         };
-        let mut cfg = old_cfg.clone();
-        cfg.endpoints = endpoints;
+        let index = old.index;
+        let old_rt = old.rt.clone();
+        let cfg = Arc::new(infergate_config::Backend {
+            endpoints,
+            ..old_cfg.clone()
+        });
         let mut errs = Vec::new();
         let mut parts = backend::Parts {
             registry: &mut self.registry,
@@ -244,32 +284,26 @@ impl Compiler {
             .built
             .backends
             .iter()
-            .map(|(k, (_, b))| {
-                (
-                    k.clone(),
-                    if k.as_ref() == name {
-                        rt.clone()
-                    } else {
-                        b.clone()
-                    },
-                )
+            .map(|(k, b)| {
+                let rt = if k.as_ref() == name { &rt } else { &b.rt };
+                (k.clone(), rt.clone())
             })
             .collect();
         let mut rebuilt = Rebuilt {
             backends: 1,
             models: 0,
         };
+        let hist = config.metrics.endpoint_histograms;
         let mut new_models = HashMap::new();
-        for (k, (m, _)) in &self.built.models {
-            if !references(m, name) {
+        for (k, (i, _)) in &self.built.models {
+            let Some(m) = config.models.get(*i).filter(|m| references(m, name)) else {
                 continue;
-            }
+            };
             let path = format!("models.{k}");
-            let hist = self.built.endpoint_histograms;
             match model::compile_model(&self.metrics, hist, &path, m, &backends, &last.labels) {
                 Ok(r) => {
                     rebuilt.models += 1;
-                    new_models.insert(k.clone(), (m.clone(), Arc::new(r)));
+                    new_models.insert(k.clone(), (*i, Arc::new(r)));
                 }
                 Err(mut e) => errs.append(&mut e),
             }
@@ -286,32 +320,50 @@ impl Compiler {
         for (k, (_, r)) in &new_models {
             table.models.insert(k.clone(), r.clone());
         }
-        let old_models: HashMap<_, _> = new_models
+        let old_models: HashMap<Box<str>, Arc<ModelRoute>> = new_models
             .keys()
-            .filter_map(|k| self.built.models.get(k).map(|v| (k.clone(), v.clone())))
+            .filter_map(|k| self.built.models.get(k).map(|v| (k.clone(), v.1.clone())))
             .collect();
-        let old_backend: HashMap<Box<str>, _> = self
-            .built
-            .backends
-            .get_key_value(name)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .into_iter()
-            .collect();
-        let new_backend: HashMap<Box<str>, _> =
-            [(Box::<str>::from(name), (cfg, rt))].into_iter().collect();
+        let key = Box::<str>::from(name);
         retire::retire(
             &self.metrics,
-            &old_models,
-            &new_models,
-            &old_backend,
-            &new_backend,
+            (old_models, routes(&new_models)),
+            (
+                [(key.clone(), old_rt)].into_iter().collect(),
+                [(key.clone(), rt.clone())].into_iter().collect(),
+            ),
         );
         self.built.models.extend(new_models);
-        self.built.backends.extend(new_backend);
+        self.built.backends.insert(
+            key,
+            BuiltBackend {
+                index,
+                replaced: Some(cfg),
+                rt,
+            },
+        );
         self.built.table = Some(table.clone());
         self.registry.sweep();
         Ok((table, rebuilt))
     }
+}
+
+/// The routes of built models, by name.
+fn routes(
+    models: &HashMap<Box<str>, (usize, Arc<ModelRoute>)>,
+) -> HashMap<Box<str>, Arc<ModelRoute>> {
+    models
+        .iter()
+        .map(|(k, (_, r))| (k.clone(), r.clone()))
+        .collect()
+}
+
+/// The runtimes of built backends, by name.
+fn runtimes(backends: &HashMap<Box<str>, BuiltBackend>) -> HashMap<Box<str>, Arc<BackendRt>> {
+    backends
+        .iter()
+        .map(|(k, b)| (k.clone(), b.rt.clone()))
+        .collect()
 }
 
 /// Whether every variant of `route` uses a backend that is in `backends` as it is.

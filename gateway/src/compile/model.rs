@@ -53,7 +53,7 @@ pub fn compile_model(
         .iter()
         .filter_map(|r| r.shadow.as_ref().map(|s| s.variant.as_str()))
         .collect();
-    let mut variants = Vec::new();
+    let mut variants = Vec::with_capacity(variants_cfg.len());
     for (j, v) in variants_cfg.iter().enumerate() {
         let Some(backend) = backends.get(v.backend.as_str()) else {
             errs.push(err(
@@ -97,7 +97,7 @@ pub fn compile_model(
         });
     }
     let index = |name: &str| variants.iter().position(|v| v.name.as_ref() == name);
-    let mut rules = Vec::new();
+    let mut rules = Vec::with_capacity(routes_cfg.len());
     for (r, rc) in routes_cfg.iter().enumerate() {
         let rpath = format!("{path}.routes[{r}]");
         let mut matchers = Vec::new();

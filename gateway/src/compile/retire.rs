@@ -8,32 +8,28 @@ use crate::backend::BackendRt;
 use crate::metrics::Metrics;
 use crate::route::ModelRoute;
 
-type Models = HashMap<Box<str>, (infergate_config::Model, Arc<ModelRoute>)>;
-type Backends = HashMap<Box<str>, (infergate_config::Backend, Arc<BackendRt>)>;
+type Models = HashMap<Box<str>, Arc<ModelRoute>>;
+type Backends = HashMap<Box<str>, Arc<BackendRt>>;
 
-/// Compares the old and new entries and removes the series that only the old ones had.
+/// Compares the old and new entries (`(old, new)` models, then backends) and removes the
+/// series that only the old ones had.
 pub fn retire(
     metrics: &Metrics,
-    old_models: &Models,
-    new_models: &Models,
-    old_backends: &Backends,
-    new_backends: &Backends,
+    (old_models, new_models): (Models, Models),
+    (old_backends, new_backends): (Backends, Backends),
 ) {
-    let changed = |k: &str, route: &Arc<ModelRoute>| {
-        new_models
-            .get(k)
-            .is_none_or(|(_, r)| !Arc::ptr_eq(r, route))
-    };
+    let changed =
+        |k: &str, route: &Arc<ModelRoute>| new_models.get(k).is_none_or(|r| !Arc::ptr_eq(r, route));
     let mut variants_now = HashSet::new();
     let mut members_now = HashSet::new();
-    for (k, (_, route)) in new_models {
-        let was = old_models.get(k).map(|(_, r)| r);
+    for (k, route) in &new_models {
+        let was = old_models.get(k);
         if was.is_some_and(|r| Arc::ptr_eq(r, route)) {
             continue;
         }
         keys(route, &mut variants_now, &mut members_now);
     }
-    for (k, (_, route)) in old_models {
+    for (k, route) in &old_models {
         if !changed(k, route) {
             continue;
         }
@@ -49,14 +45,14 @@ pub fn retire(
     }
 
     let mut endpoints_now = HashSet::new();
-    for (k, (_, b)) in new_backends {
-        if old_backends.get(k).is_some_and(|(_, o)| Arc::ptr_eq(o, b)) {
+    for (k, b) in &new_backends {
+        if old_backends.get(k).is_some_and(|o| Arc::ptr_eq(o, b)) {
             continue;
         }
         endpoints_now.extend(b.endpoints.iter().map(|e| (k.clone(), e.state.url.clone())));
     }
-    for (k, (_, b)) in old_backends {
-        if new_backends.get(k).is_some_and(|(_, n)| Arc::ptr_eq(n, b)) {
+    for (k, b) in &old_backends {
+        if new_backends.get(k).is_some_and(|n| Arc::ptr_eq(n, b)) {
             continue;
         }
         for e in &b.endpoints {

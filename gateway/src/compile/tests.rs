@@ -3,12 +3,12 @@
 use super::*;
 use crate::route::RequestView;
 
-fn config(backends: &str, models: &str, extra: &str) -> Config {
+fn config(backends: &str, models: &str, extra: &str) -> Arc<Config> {
     let yaml = format!(
         "listeners: {{ data: {{ address: '127.0.0.1:0' }}, admin: {{ address: '127.0.0.1:0' }} }}\n\
          {extra}backends: [{backends}]\nmodels: [{models}]\n"
     );
-    Config::from_yaml(&yaml).unwrap()
+    Arc::new(Config::from_yaml(&yaml).unwrap())
 }
 
 fn endpoints(urls: &[&str]) -> Vec<infergate_config::Endpoint> {
