@@ -98,8 +98,7 @@ fn route(c: &mut Criterion) {
     for (models, name) in [(1, "10"), (1000, "10000")] {
         let text = config_text(models, 10);
         let cfg = Config::from_yaml(&text).unwrap();
-        let (gw, _writer) = Gateway::start(&cfg, &text, None, Arc::new(Metrics::new().unwrap()))
-            .unwrap();
+        let gw = Gateway::start(&cfg, &text, None, Arc::new(Metrics::new().unwrap())).unwrap();
         let model = format!("m{:04}", models / 2);
         g.bench_function(name, |b| {
             b.iter(|| {

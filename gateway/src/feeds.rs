@@ -75,13 +75,13 @@ impl FeedState {
     }
 
     /// Applies the known state to the endpoints of `backends`: blocks those on unhealthy GPUs
-    /// or with a cold model, releases (after `hold_down`) those whose GPUs are fine.
+    /// or with a cold model, releases (`hold_down` after `now`) those whose GPUs are fine.
     pub fn apply<'a>(
         &self,
         backends: impl IntoIterator<Item = &'a std::sync::Arc<BackendRt>>,
         hold_down: Duration,
+        now: Instant,
     ) {
-        let now = Instant::now();
         for b in backends {
             for ep in &b.endpoints {
                 self.apply_one(ep, now, hold_down);

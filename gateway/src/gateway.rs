@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use infergate_config::{Config, ConfigErrors};
-use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 use crate::status::ConfigStatus;
@@ -34,14 +33,14 @@ impl Drop for Slot {
 
 impl Gateway {
     /// A gateway serving `cfg`, parsed from `text` (read from `path` when there is a file).
-    /// Starts the writer task on the current runtime.
+    /// Starts the writer ([`crate::writer`]), which stops when the gateway is dropped.
     pub fn start(
         cfg: &Config,
         text: &str,
         path: Option<PathBuf>,
         metrics: Arc<Metrics>,
-    ) -> Result<(Arc<Gateway>, JoinHandle<()>), ConfigErrors> {
-        let (published, writer, task) = crate::writer::spawn(cfg, text, path, metrics.clone())?;
+    ) -> Result<Arc<Gateway>, ConfigErrors> {
+        let (published, writer) = crate::writer::spawn(cfg, text, path, metrics.clone())?;
         let gw = Gateway {
             published,
             writer,
@@ -50,7 +49,7 @@ impl Gateway {
             draining: AtomicBool::new(false),
             in_flight: Arc::new(AtomicU32::new(0)),
         };
-        Ok((Arc::new(gw), task))
+        Ok(Arc::new(gw))
     }
 
     /// The live snapshot. A request loads it once and keeps it for its whole life.

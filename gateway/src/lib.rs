@@ -160,7 +160,7 @@ pub struct Source<'a> {
 /// Binds both listeners and starts serving `cfg` on the current runtime.
 pub async fn start(cfg: &Config, source: Source<'_>) -> Result<Running, StartError> {
     let metrics = Arc::new(Metrics::new()?);
-    let (gateway, writer) = Gateway::start(
+    let gateway = Gateway::start(
         cfg,
         source.text,
         source.path.map(Path::to_path_buf),
@@ -175,7 +175,7 @@ pub async fn start(cfg: &Config, source: Source<'_>) -> Result<Running, StartErr
     let data_addr = local_addr("data", &data)?;
     let admin_addr = local_addr("admin", &admin)?;
 
-    let mut tasks = vec![writer];
+    let mut tasks = Vec::new();
     if let Some(t) = &tls {
         tasks.push(t.spawn_watcher(Duration::from_secs(1)));
     }

@@ -87,7 +87,7 @@ mod tests {
         // The file already differs from the served config when the watcher starts.
         std::fs::write(&path, config("new")).unwrap();
         let metrics = Arc::new(Metrics::new().unwrap());
-        let (gw, writer) = Gateway::start(&cfg, &served, Some(path.clone()), metrics).unwrap();
+        let gw = Gateway::start(&cfg, &served, Some(path.clone()), metrics).unwrap();
         let tasks = spawn(gw.writer().clone(), path, Duration::from_millis(20));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while gw.status().version != 2 {
@@ -106,7 +106,6 @@ mod tests {
         for t in tasks {
             t.abort();
         }
-        writer.abort();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

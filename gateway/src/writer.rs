@@ -3,6 +3,12 @@
 //! [`Table`] and the [`ConfigStatus`]). Nothing else writes them. Per-endpoint counters
 //! (in-flight, outlier state) are atomics that requests update themselves; the health and warm
 //! flags of endpoints are written here only.
+//!
+//! The task runs on a thread of its own (a current-thread runtime): a compile of a large table
+//! (tens of milliseconds) never holds up a worker of the data path, and the allocations of
+//! parsing and compiling all come from one thread's allocator arena, so memory freed by one
+//! reload is reused by the next instead of growing an arena per worker. Each message carries
+//! the time it was sent (the data path's clock), which is the time the writer applies it at.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +18,6 @@ use arc_swap::ArcSwap;
 use infergate_config::{Config, ConfigError, ConfigErrors};
 use infergate_wire::feed::FeedDoc;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::compile::{Compiler, Rebuilt};
@@ -29,7 +34,20 @@ pub struct Published {
 
 type Reply<T> = Option<oneshot::Sender<Result<T, ConfigErrors>>>;
 
-enum Msg {
+/// A message and the time it was sent.
+struct Msg {
+    at: Instant,
+    what: Input,
+}
+
+fn msg(what: Input) -> Msg {
+    Msg {
+        at: Instant::now(),
+        what,
+    }
+}
+
+enum Input {
     /// Read the config file again and apply it.
     Reload {
         trigger: Trigger,
@@ -76,29 +94,32 @@ impl WriterHandle {
         self.has_file
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Msg) -> Result<T, ConfigErrors> {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Input) -> Result<T, ConfigErrors> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(make(Some(tx))).await.map_err(|_| gone())?;
+        self.tx
+            .send(msg(make(Some(tx))))
+            .await
+            .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
 
     /// Reloads the config file and waits for the result: the new config version.
     pub async fn reload(&self, trigger: Trigger) -> Result<u64, ConfigErrors> {
-        self.ask(|reply| Msg::Reload { trigger, reply }).await
+        self.ask(|reply| Input::Reload { trigger, reply }).await
     }
 
     /// Asks for a reload of the config file without waiting (dropped when the queue is full:
     /// a reload is already coming).
     pub fn trigger(&self, trigger: Trigger) {
-        let _ = self.tx.try_send(Msg::Reload {
+        let _ = self.tx.try_send(msg(Input::Reload {
             trigger,
             reply: None,
-        });
+        }));
     }
 
     /// Applies a config text and waits for the result.
     pub async fn apply(&self, text: String, trigger: Trigger) -> Result<u64, ConfigErrors> {
-        self.ask(|reply| Msg::Apply {
+        self.ask(|reply| Input::Apply {
             text,
             trigger,
             reply,
@@ -113,7 +134,7 @@ impl WriterHandle {
         backend: &str,
         endpoints: Vec<infergate_config::Endpoint>,
     ) -> Result<Rebuilt, ConfigErrors> {
-        self.ask(|reply| Msg::Endpoints {
+        self.ask(|reply| Input::Endpoints {
             backend: backend.to_owned(),
             endpoints,
             reply,
@@ -125,10 +146,10 @@ impl WriterHandle {
     pub async fn feed(&self, url: &str, doc: FeedDoc) {
         let _ = self
             .tx
-            .send(Msg::Feed {
+            .send(msg(Input::Feed {
                 url: url.to_owned(),
                 doc: Box::new(doc),
-            })
+            }))
             .await;
     }
 
@@ -136,9 +157,9 @@ impl WriterHandle {
     pub async fn feed_stale(&self, url: &str) {
         let _ = self
             .tx
-            .send(Msg::FeedStale {
+            .send(msg(Input::FeedStale {
                 url: url.to_owned(),
-            })
+            }))
             .await;
     }
 }
@@ -148,16 +169,18 @@ struct Writer {
     feeds: FeedState,
     published: Arc<Published>,
     path: Option<PathBuf>,
+    /// When the message being handled was sent.
+    now: Instant,
 }
 
 /// Compiles `cfg` (parsed from `text`, read from `path` when there is a file) and starts the
-/// writer task on the current runtime.
+/// writer on a thread of its own. The thread ends when every [`WriterHandle`] is dropped.
 pub fn spawn(
     cfg: &Config,
     text: &str,
     path: Option<PathBuf>,
     metrics: Arc<Metrics>,
-) -> Result<(Arc<Published>, WriterHandle, JoinHandle<()>), ConfigErrors> {
+) -> Result<(Arc<Published>, WriterHandle), ConfigErrors> {
     let mut compiler = Compiler::new(metrics);
     let cfg = Arc::new(cfg.clone());
     let table = compiler.compile(&cfg)?;
@@ -183,19 +206,31 @@ pub fn spawn(
         feeds: FeedState::default(),
         published: published.clone(),
         path,
+        now: Instant::now(),
     };
-    Ok((published, handle, tokio::spawn(writer.run(rx))))
+    let cannot =
+        |e: std::io::Error| one_error(String::new(), format!("cannot start the writer: {e}"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(cannot)?;
+    std::thread::Builder::new()
+        .name("infergate-writer".into())
+        .spawn(move || rt.block_on(writer.run(rx)))
+        .map_err(cannot)?;
+    Ok((published, handle))
 }
 
 impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        while let Some(msg) = rx.recv().await {
-            match msg {
-                Msg::Reload { trigger, reply } => {
+        while let Some(Msg { at, what }) = rx.recv().await {
+            self.now = at;
+            match what {
+                Input::Reload { trigger, reply } => {
                     let r = self.reload(trigger).await;
                     answer(reply, r);
                 }
-                Msg::Apply {
+                Input::Apply {
                     text,
                     trigger,
                     reply,
@@ -203,16 +238,16 @@ impl Writer {
                     let r = self.apply(&text, trigger);
                     answer(reply, r);
                 }
-                Msg::Feed { url, doc } => {
+                Input::Feed { url, doc } => {
                     self.feeds.update(&url, &doc);
                     self.apply_feeds();
                 }
-                Msg::FeedStale { url } => {
+                Input::FeedStale { url } => {
                     if self.feeds.forget(&url) {
                         self.apply_feeds();
                     }
                 }
-                Msg::Endpoints {
+                Input::Endpoints {
                     backend,
                     endpoints,
                     reply,
@@ -230,7 +265,8 @@ impl Writer {
 
     fn apply_feeds(&self) {
         let table = self.published.table.load();
-        self.feeds.apply(table.backends(), self.hold_down());
+        self.feeds
+            .apply(table.backends(), self.hold_down(), self.now);
     }
 
     async fn reload(&mut self, trigger: Trigger) -> Result<u64, ConfigErrors> {
@@ -266,7 +302,7 @@ impl Writer {
     /// Parses, validates and compiles `text`, then publishes it. On any error the live table
     /// stays and the failure is recorded.
     fn apply(&mut self, text: &str, trigger: Trigger) -> Result<u64, ConfigErrors> {
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let hash = content_hash(text);
         let current = self.published.status.load_full();
         let result = Config::from_yaml(text).and_then(|cfg| {
@@ -289,7 +325,7 @@ impl Writer {
                 .backends()
                 .iter()
                 .filter(|b| !old.backends().iter().any(|o| Arc::ptr_eq(o, b)));
-            self.feeds.apply(new_backends, hold_down(&cfg));
+            self.feeds.apply(new_backends, hold_down(&cfg), self.now);
         }
         self.published.table.store(Arc::new(table));
         let version = current.version + 1;
@@ -319,11 +355,11 @@ impl Writer {
         backend: &str,
         endpoints: Vec<infergate_config::Endpoint>,
     ) -> Result<Rebuilt, ConfigErrors> {
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let n = endpoints.len();
         let (table, rebuilt) = self.compiler.apply_endpoints(backend, endpoints)?;
         if let Some(b) = table.backend(backend) {
-            self.feeds.apply([b], self.hold_down());
+            self.feeds.apply([b], self.hold_down(), self.now);
         }
         self.published.table.store(Arc::new(table));
         tracing::info!(

@@ -17,7 +17,7 @@ fn yaml(ports: &[u16], hold_down: &str) -> String {
     )
 }
 
-fn start(text: &str) -> (Arc<Published>, WriterHandle, JoinHandle<()>) {
+fn start(text: &str) -> (Arc<Published>, WriterHandle) {
     let cfg = Config::from_yaml(text).unwrap();
     spawn(&cfg, text, None, Arc::new(Metrics::new().unwrap())).unwrap()
 }
@@ -52,7 +52,7 @@ fn unhealthy(node: &str) -> FeedDoc {
 
 #[tokio::test]
 async fn apply_endpoints_through_the_writer_publishes_a_new_table() {
-    let (published, writer, task) = start(&yaml(&[1, 2], "0s"));
+    let (published, writer) = start(&yaml(&[1, 2], "0s"));
     let before = published.table.load_full();
     let kept = before.backend("a").unwrap().endpoints[1].state.clone();
     let rebuilt = writer
@@ -90,12 +90,11 @@ async fn apply_endpoints_through_the_writer_publishes_a_new_table() {
         .is_empty());
     let err = writer.apply_endpoints("zz", vec![]).await.unwrap_err();
     assert_eq!(err.0[0].path, "backends.zz");
-    task.abort();
 }
 
 #[tokio::test]
 async fn new_endpoints_learn_gpu_health_before_they_are_published() {
-    let (published, writer, task) = start(&yaml(&[1], "0s"));
+    let (published, writer) = start(&yaml(&[1], "0s"));
     let feed = "http://127.0.0.1:9/v1/health";
     writer.feed(feed, unhealthy("n5")).await;
     writer
@@ -117,13 +116,12 @@ async fn new_endpoints_learn_gpu_health_before_they_are_published() {
         .await
         .unwrap(); // a barrier
     assert!(!a.endpoints[1].state.is_ejected(Instant::now()));
-    task.abort();
 }
 
 #[tokio::test]
 async fn a_bad_config_keeps_the_table_and_is_recorded() {
     let text = yaml(&[1], "0s");
-    let (published, writer, task) = start(&text);
+    let (published, writer) = start(&text);
     let before = published.table.load_full();
     let err = writer
         .apply("listeners: {}\n".into(), Trigger::Admin)
@@ -144,5 +142,4 @@ async fn a_bad_config_keeps_the_table_and_is_recorded() {
     assert!(published.status.load().last_error.is_none());
     // No file: a reload says so.
     assert!(writer.reload(Trigger::Admin).await.is_err());
-    task.abort();
 }
