@@ -53,7 +53,12 @@ fn config_text(models: usize, per_backend: usize) -> String {
 fn endpoints(base: usize, n: usize) -> Vec<Endpoint> {
     (base..base + n)
         .map(|k| Endpoint {
-            url: format!("http://127.{}.{}.{}:9000", k >> 16 & 255, k >> 8 & 255, k & 255),
+            url: format!(
+                "http://127.{}.{}.{}:9000",
+                k >> 16 & 255,
+                k >> 8 & 255,
+                k & 255
+            ),
             labels: Default::default(),
             require_warm: false,
         })
@@ -65,7 +70,9 @@ fn table(c: &mut Criterion) {
     let cfg = Arc::new(Config::from_yaml(&text).unwrap());
     let mut g = c.benchmark_group("table");
     g.sample_size(20);
-    g.bench_function("parse", |b| b.iter(|| Config::from_yaml(black_box(&text)).unwrap()));
+    g.bench_function("parse", |b| {
+        b.iter(|| Config::from_yaml(black_box(&text)).unwrap())
+    });
     g.bench_function("compile_full", |b| {
         b.iter_batched(
             || Compiler::new(Arc::new(Metrics::new().unwrap())),
@@ -75,7 +82,9 @@ fn table(c: &mut Criterion) {
     });
     let mut compiler = Compiler::new(Arc::new(Metrics::new().unwrap()));
     compiler.compile(&cfg).unwrap();
-    g.bench_function("compile_unchanged", |b| b.iter(|| compiler.compile(&cfg).unwrap()));
+    g.bench_function("compile_unchanged", |b| {
+        b.iter(|| compiler.compile(&cfg).unwrap())
+    });
     let mut flip = false;
     g.bench_function("apply_endpoints", |b| {
         b.iter(|| {
@@ -97,8 +106,13 @@ fn route(c: &mut Criterion) {
     let headers = HeaderMap::new();
     for (models, name) in [(1, "10"), (1000, "10000")] {
         let text = config_text(models, 10);
-        let cfg = Config::from_yaml(&text).unwrap();
-        let gw = Gateway::start(&cfg, &text, None, Arc::new(Metrics::new().unwrap())).unwrap();
+        let gw = rt
+            .block_on(Gateway::start(
+                text,
+                None,
+                Arc::new(Metrics::new().unwrap()),
+            ))
+            .unwrap();
         let model = format!("m{:04}", models / 2);
         g.bench_function(name, |b| {
             b.iter(|| {

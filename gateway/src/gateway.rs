@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
-use infergate_config::{Config, ConfigErrors};
+use infergate_config::ConfigErrors;
 
 use crate::metrics::Metrics;
 use crate::status::ConfigStatus;
@@ -32,15 +32,15 @@ impl Drop for Slot {
 }
 
 impl Gateway {
-    /// A gateway serving `cfg`, parsed from `text` (read from `path` when there is a file).
-    /// Starts the writer ([`crate::writer`]), which stops when the gateway is dropped.
-    pub fn start(
-        cfg: &Config,
-        text: &str,
+    /// A gateway serving the config in `text` (read from `path` when there is a file). Starts
+    /// the writer ([`crate::writer`]), which parses and compiles it and stops when the gateway
+    /// is dropped.
+    pub async fn start(
+        text: String,
         path: Option<PathBuf>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Gateway>, ConfigErrors> {
-        let (published, writer) = crate::writer::spawn(cfg, text, path, metrics.clone())?;
+        let (published, writer) = crate::writer::spawn(text, path, metrics.clone()).await?;
         let gw = Gateway {
             published,
             writer,

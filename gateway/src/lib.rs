@@ -77,7 +77,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use infergate_config::{Config, ConfigErrors};
+use infergate_config::ConfigErrors;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -151,21 +151,24 @@ impl Running {
 pub struct Source<'a> {
     /// The file to watch and reload; `None` serves the given config for good.
     pub path: Option<&'a Path>,
-    /// The text the config was parsed from (for its hash).
+    /// The config's text (YAML), parsed and compiled by the gateway's writer.
     pub text: &'a str,
     /// How often the file is checked for changes.
     pub poll: Duration,
 }
 
-/// Binds both listeners and starts serving `cfg` on the current runtime.
-pub async fn start(cfg: &Config, source: Source<'_>) -> Result<Running, StartError> {
+/// Parses and compiles the config of `source`, binds both listeners and starts serving on the
+/// current runtime.
+pub async fn start(source: Source<'_>) -> Result<Running, StartError> {
     let metrics = Arc::new(Metrics::new()?);
     let gateway = Gateway::start(
-        cfg,
-        source.text,
+        source.text.to_owned(),
         source.path.map(Path::to_path_buf),
         metrics,
-    )?;
+    )
+    .await?;
+    let cfg = gateway.status().config.clone();
+    let cfg = &*cfg;
     let tls = match &cfg.listeners.data.tls {
         Some(t) => Some(Arc::new(tls::TlsTerminator::load(t)?)),
         None => None,

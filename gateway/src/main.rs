@@ -196,14 +196,6 @@ fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cfg = match Config::from_yaml(&text) {
-        Ok(c) => c,
-        Err(errors) => {
-            let errors: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
-            tracing::error!(path = %path.display(), ?errors, "invalid config");
-            return ExitCode::from(1);
-        }
-    };
     let rt = match infergate_runtime::runtime::multi_thread() {
         Ok(rt) => rt,
         Err(e) => {
@@ -225,8 +217,15 @@ fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
             text: &text,
             poll: Duration::from_secs(1),
         };
-        let running = match infergate_gateway::start(&cfg, source).await {
+        let started = infergate_gateway::start(source).await;
+        drop(text);
+        let running = match started {
             Ok(r) => r,
+            Err(infergate_gateway::StartError::Config(errors)) => {
+                let errors: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+                tracing::error!(path = %path.display(), ?errors, "invalid config");
+                return ExitCode::from(1);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot start");
                 return ExitCode::FAILURE;

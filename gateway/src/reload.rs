@@ -67,7 +67,6 @@ mod tests {
     use super::*;
     use crate::gateway::Gateway;
     use crate::metrics::Metrics;
-    use infergate_config::Config;
 
     fn config(model: &str) -> String {
         format!(
@@ -80,14 +79,15 @@ mod tests {
     #[tokio::test]
     async fn a_change_made_before_the_watcher_first_runs_is_applied() {
         let served = config("old");
-        let cfg = Config::from_yaml(&served).unwrap();
         let dir = std::env::temp_dir().join(format!("infergate-reload-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("gateway.yaml");
         // The file already differs from the served config when the watcher starts.
         std::fs::write(&path, config("new")).unwrap();
         let metrics = Arc::new(Metrics::new().unwrap());
-        let gw = Gateway::start(&cfg, &served, Some(path.clone()), metrics).unwrap();
+        let gw = Gateway::start(served, Some(path.clone()), metrics)
+            .await
+            .unwrap();
         let tasks = spawn(gw.writer().clone(), path, Duration::from_millis(20));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while gw.status().version != 2 {

@@ -173,51 +173,69 @@ struct Writer {
     now: Instant,
 }
 
-/// Compiles `cfg` (parsed from `text`, read from `path` when there is a file) and starts the
-/// writer on a thread of its own. The thread ends when every [`WriterHandle`] is dropped.
-pub fn spawn(
-    cfg: &Config,
-    text: &str,
+/// Starts the writer on a thread of its own: it parses `text` (read from `path` when there is
+/// a file), compiles the first table and publishes it, then serves messages until every
+/// [`WriterHandle`] is dropped. The first config is parsed there too, so that every copy of the
+/// config lives in the writer's allocator arena.
+pub async fn spawn(
+    text: String,
     path: Option<PathBuf>,
     metrics: Arc<Metrics>,
 ) -> Result<(Arc<Published>, WriterHandle), ConfigErrors> {
-    let mut compiler = Compiler::new(metrics);
-    let cfg = Arc::new(cfg.clone());
-    let table = compiler.compile(&cfg)?;
-    let published = Arc::new(Published {
-        table: ArcSwap::from_pointee(table),
-        status: ArcSwap::from_pointee(ConfigStatus {
-            version: 1,
-            hash: content_hash(text),
-            loaded_at: unix_now(),
-            last_error: None,
-            reloads_ok: 0,
-            reloads_failed: 0,
-            config: cfg,
-        }),
-    });
-    let (tx, rx) = mpsc::channel(64);
-    let handle = WriterHandle {
-        tx,
-        has_file: path.is_some(),
-    };
-    let writer = Writer {
-        compiler,
-        feeds: FeedState::default(),
-        published: published.clone(),
-        path,
-        now: Instant::now(),
-    };
     let cannot =
         |e: std::io::Error| one_error(String::new(), format!("cannot start the writer: {e}"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(cannot)?;
+    let (tx, rx) = mpsc::channel(64);
+    let handle = WriterHandle {
+        tx,
+        has_file: path.is_some(),
+    };
+    let (first_tx, first) = oneshot::channel();
+    let now = Instant::now();
     std::thread::Builder::new()
         .name("infergate-writer".into())
-        .spawn(move || rt.block_on(writer.run(rx)))
+        .spawn(move || {
+            let mut compiler = Compiler::new(metrics);
+            let built = Config::from_yaml(&text).and_then(|cfg| {
+                let cfg = Arc::new(cfg);
+                compiler.compile(&cfg).map(|table| (cfg, table))
+            });
+            let published = match built {
+                Ok((cfg, table)) => Arc::new(Published {
+                    table: ArcSwap::from_pointee(table),
+                    status: ArcSwap::from_pointee(ConfigStatus {
+                        version: 1,
+                        hash: content_hash(&text),
+                        loaded_at: unix_now(),
+                        last_error: None,
+                        reloads_ok: 0,
+                        reloads_failed: 0,
+                        config: cfg,
+                    }),
+                }),
+                Err(e) => {
+                    let _ = first_tx.send(Err(e));
+                    return;
+                }
+            };
+            drop(text);
+            if first_tx.send(Ok(published.clone())).is_err() {
+                return;
+            }
+            let writer = Writer {
+                compiler,
+                feeds: FeedState::default(),
+                published,
+                path,
+                now,
+            };
+            rt.block_on(writer.run(rx));
+        })
         .map_err(cannot)?;
+    let published = first.await.map_err(|_| gone())??;
     Ok((published, handle))
 }
 

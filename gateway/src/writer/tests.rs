@@ -17,9 +17,10 @@ fn yaml(ports: &[u16], hold_down: &str) -> String {
     )
 }
 
-fn start(text: &str) -> (Arc<Published>, WriterHandle) {
-    let cfg = Config::from_yaml(text).unwrap();
-    spawn(&cfg, text, None, Arc::new(Metrics::new().unwrap())).unwrap()
+async fn start(text: &str) -> (Arc<Published>, WriterHandle) {
+    spawn(text.to_owned(), None, Arc::new(Metrics::new().unwrap()))
+        .await
+        .unwrap()
 }
 
 fn endpoint(port: u16) -> infergate_config::Endpoint {
@@ -52,7 +53,7 @@ fn unhealthy(node: &str) -> FeedDoc {
 
 #[tokio::test]
 async fn apply_endpoints_through_the_writer_publishes_a_new_table() {
-    let (published, writer) = start(&yaml(&[1, 2], "0s"));
+    let (published, writer) = start(&yaml(&[1, 2], "0s")).await;
     let before = published.table.load_full();
     let kept = before.backend("a").unwrap().endpoints[1].state.clone();
     let rebuilt = writer
@@ -94,7 +95,7 @@ async fn apply_endpoints_through_the_writer_publishes_a_new_table() {
 
 #[tokio::test]
 async fn new_endpoints_learn_gpu_health_before_they_are_published() {
-    let (published, writer) = start(&yaml(&[1], "0s"));
+    let (published, writer) = start(&yaml(&[1], "0s")).await;
     let feed = "http://127.0.0.1:9/v1/health";
     writer.feed(feed, unhealthy("n5")).await;
     writer
@@ -121,7 +122,7 @@ async fn new_endpoints_learn_gpu_health_before_they_are_published() {
 #[tokio::test]
 async fn a_bad_config_keeps_the_table_and_is_recorded() {
     let text = yaml(&[1], "0s");
-    let (published, writer) = start(&text);
+    let (published, writer) = start(&text).await;
     let before = published.table.load_full();
     let err = writer
         .apply("listeners: {}\n".into(), Trigger::Admin)

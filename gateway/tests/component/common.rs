@@ -15,7 +15,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use infergate_config::Config;
 use infergate_gateway::{Running, Source};
 use infergate_loadtest::sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
@@ -156,13 +155,14 @@ where
 
 /// Starts the gateway on `yaml` (listeners on port 0), with no file to reload.
 pub async fn gateway(yaml: &str) -> Running {
-    let cfg = Config::from_yaml(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     let source = Source {
         path: None,
         text: yaml,
         poll: Duration::from_secs(1),
     };
-    infergate_gateway::start(&cfg, source).await.unwrap()
+    infergate_gateway::start(source)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
 /// A config with `top` (top-level YAML), one model `demo` on one backend `demo-backend` with
