@@ -38,7 +38,7 @@ fn assert_errors(errs: &[String], expected: &[&str]) {
 fn valid_config_parses_with_defaults() {
     let cfg = Config::from_yaml(GOOD).unwrap();
     assert_eq!(cfg.backends.len(), 2);
-    assert_eq!(cfg.backends[0].endpoints[0].labels["gpus"], "0,1");
+    assert_eq!(cfg.backends[0].endpoints[0].labels.get("gpus"), Some("0,1"));
     assert_eq!(cfg.backends[0].timeouts.connect.to_string(), "5s");
     assert_eq!(cfg.backends[0].timeouts.total.to_string(), "15m");
     assert_eq!(cfg.limits.max_body_bytes.get(), 8 << 20);

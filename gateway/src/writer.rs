@@ -323,7 +323,9 @@ impl Writer {
         let started = std::time::Instant::now();
         let hash = content_hash(text);
         let current = self.published.status.load_full();
+        let mut parsed = started;
         let result = Config::from_yaml(text).and_then(|cfg| {
+            parsed = std::time::Instant::now();
             restart_only(&current.config, &cfg)?;
             let cfg = Arc::new(cfg);
             let (table, rebuilt) = self.compiler.compile_counted(&cfg)?;
@@ -362,6 +364,7 @@ impl Writer {
             trigger = trigger.as_str(),
             backends_rebuilt = rebuilt.backends,
             models_rebuilt = rebuilt.models,
+            parse_ms = (parsed - started).as_secs_f64() * 1000.0,
             ms = started.elapsed().as_secs_f64() * 1000.0,
             "config reloaded"
         );
