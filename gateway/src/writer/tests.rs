@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use infergate_wire::feed::{FeedGpu, GpuHealth};
+use infergate_wire::feed::{FeedDoc, FeedGpu, GpuHealth};
 
 fn yaml(ports: &[u16], hold_down: &str) -> String {
     let eps: Vec<String> = ports
