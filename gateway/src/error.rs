@@ -1,5 +1,8 @@
 //! One error type for everything that can go wrong on the request path, mapped in one place to
-//! an HTTP status, an OpenAI error body and a metric outcome.
+//! an HTTP status, an OpenAI error body and a metric outcome; and [`echo`], the one way client
+//! input is quoted in an error message or a log line.
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -22,8 +25,12 @@ pub enum ErrorKind {
     NotFound,
     MethodNotAllowed,
     BodyTooLarge,
+    /// The body did not arrive whole within `limits.body_read_timeout` of the head.
+    BodyTimeout,
     MalformedBody,
     MissingModel,
+    /// More than one top-level `model` key.
+    DuplicateModel,
     UnknownModel,
     NoRoute,
     NoHealthyEndpoint,
@@ -53,7 +60,8 @@ impl ProxyError {
         use ErrorKind::*;
         match self.kind {
             NotFound | MethodNotAllowed | BodyTooLarge | MalformedBody | MissingModel
-            | UnknownModel | NoRoute => Source::Client,
+            | DuplicateModel | UnknownModel | NoRoute => Source::Client,
+            BodyTimeout => Source::Client,
             NoHealthyEndpoint | Overloaded => Source::Gateway,
             ConnectFailed | UpstreamFailed | ConnectTimeout | FirstTokenTimeout | TotalTimeout => {
                 Source::Upstream
@@ -78,7 +86,8 @@ impl ProxyError {
             NotFound | UnknownModel | NoRoute => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            MalformedBody | MissingModel => StatusCode::BAD_REQUEST,
+            BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            MalformedBody | MissingModel | DuplicateModel => StatusCode::BAD_REQUEST,
             NoHealthyEndpoint | Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ConnectFailed | UpstreamFailed => StatusCode::BAD_GATEWAY,
             ConnectTimeout | FirstTokenTimeout | TotalTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -100,8 +109,10 @@ impl ProxyError {
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             BodyTooLarge => "request_too_large",
+            BodyTimeout => "request_body_timeout",
             MalformedBody => "invalid_json",
             MissingModel => "missing_model",
+            DuplicateModel => "duplicate_model",
             UnknownModel => "model_not_found",
             NoRoute => "no_matching_route",
             NoHealthyEndpoint => "no_healthy_endpoint",
@@ -117,7 +128,11 @@ impl ProxyError {
     pub fn outcome(&self) -> Outcome {
         use ErrorKind::*;
         match self.kind {
-            NotFound | MethodNotAllowed | MalformedBody | MissingModel => Outcome::BadRequest,
+            NotFound | MethodNotAllowed | MalformedBody | MissingModel | DuplicateModel => {
+                Outcome::BadRequest
+            }
+            // A client too slow to send its body: the client's fault, like a malformed one.
+            BodyTimeout => Outcome::BadRequest,
             BodyTooLarge => Outcome::BodyTooLarge,
             UnknownModel => Outcome::UnknownModel,
             NoRoute => Outcome::NoRoute,
@@ -135,7 +150,9 @@ impl ProxyError {
     pub fn body(&self) -> Bytes {
         let error = ApiError::new(self.code(), &self.message, self.error_type());
         let error = match self.kind {
-            ErrorKind::MissingModel | ErrorKind::UnknownModel => error.with_param("model"),
+            ErrorKind::MissingModel | ErrorKind::DuplicateModel | ErrorKind::UnknownModel => {
+                error.with_param("model")
+            }
             _ => error,
         };
         Bytes::from(error.body())
@@ -167,3 +184,46 @@ impl std::fmt::Display for ProxyError {
 }
 
 impl std::error::Error for ProxyError {}
+
+/// The most characters of one piece of client input (a model name, a path, a parser's message
+/// about the body) that [`echo`] keeps.
+pub const MAX_ECHO_CHARS: usize = 256;
+
+/// `input` as an error message or a log line may quote it: whole up to [`MAX_ECHO_CHARS`]
+/// characters, else its first [`MAX_ECHO_CHARS`] characters followed by `…(cut, N bytes)`, N
+/// being the length of the whole input.
+pub fn echo(input: &str) -> Cow<'_, str> {
+    match input.char_indices().nth(MAX_ECHO_CHARS) {
+        None => Cow::Borrowed(input),
+        Some((end, _)) => Cow::Owned(format!("{}…(cut, {} bytes)", &input[..end], input.len())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_keeps_short_input_and_cuts_long_input_on_a_char_boundary() {
+        assert!(matches!(echo("llama"), Cow::Borrowed("llama")));
+        let exact = "é".repeat(MAX_ECHO_CHARS);
+        assert_eq!(echo(&exact), exact);
+        let long = "é".repeat(100_000);
+        let cut = echo(&long);
+        assert_eq!(
+            cut,
+            format!("{}…(cut, 200000 bytes)", "é".repeat(MAX_ECHO_CHARS))
+        );
+    }
+
+    #[test]
+    fn duplicate_model_is_a_bad_request_about_model() {
+        let e = ProxyError::new(ErrorKind::DuplicateModel, "x");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(e.code(), "duplicate_model");
+        assert_eq!(e.error_type(), openai::INVALID_REQUEST_ERROR);
+        assert_eq!(e.outcome(), Outcome::BadRequest);
+        let body: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
+        assert_eq!(body["error"]["param"], "model");
+    }
+}

@@ -6,18 +6,19 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::attempt::{attempt, finish_response, Failed};
 use crate::body::{Exchange, GatewayBody};
-use crate::error::{ErrorKind, ProxyError};
+use crate::error::{echo, ErrorKind, ProxyError};
 use crate::gateway::Gateway;
 use crate::headers::{request_id, X_INFERGATE_VARIANT, X_REQUEST_ID};
 use crate::model_field::{extract_model, ModelFieldError};
 use crate::route::RequestView;
+use crate::server::BodyDeadline;
 use crate::shadow::maybe_shadow;
 
 /// Serves one request on the data listener. Never fails: errors become OpenAI error bodies.
@@ -27,11 +28,21 @@ pub async fn handle(
 ) -> Result<Response<GatewayBody>, Infallible> {
     let start = Instant::now();
     let request_id = request_id(req.headers());
+    let http1 = req.version() < Version::HTTP_2;
     let mut resp = match proxy(&gw, req, start, &request_id).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(request_id = ?request_id, error = %e, "request failed");
-            e.into_response()
+            // The rest of a late body would be read as the next request: hyper closes an
+            // HTTP/1.1 connection after a `Connection: close` response. On HTTP/2 the stream
+            // ends with the response and the connection serves other streams.
+            let close = http1 && e.kind == ErrorKind::BodyTimeout;
+            let mut resp = e.into_response();
+            if close {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp
         }
     };
 
@@ -64,44 +75,58 @@ async fn proxy(
         (_, "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings") => {
             return Err(reject(ProxyError::new(
                 ErrorKind::MethodNotAllowed,
-                format!("{} is not allowed here; use POST", req.method()),
+                format!(
+                    "{} is not allowed here; use POST",
+                    echo(req.method().as_str())
+                ),
             )));
         }
         (_, path) => {
             return Err(reject(ProxyError::new(
                 ErrorKind::NotFound,
-                format!("no route for {} {path}", req.method()),
+                format!(
+                    "no route for {} {}",
+                    echo(req.method().as_str()),
+                    echo(path)
+                ),
             )));
         }
     }
 
+    let limits = table.limits;
+    let (parts, body) = req.into_parts();
+    let deadline = parts.extensions.get::<BodyDeadline>().map(|d| d.0);
+    let body = read_body(body, &parts.headers, limits.max_body_bytes, deadline)
+        .await
+        .map_err(reject)?;
+    // A request counts against `max_in_flight` only once its body is whole: a client slow to
+    // send it holds its connection (bounded by `body_read_timeout`), never a place in flight.
     let Some(slot) = gw.try_admit(&table) else {
         return Err(reject(ProxyError::new(
             ErrorKind::Overloaded,
             "the gateway has too many requests in flight; retry shortly",
         )));
     };
-    let limits = table.limits;
-    let (parts, body) = req.into_parts();
-    let body = read_body(body, &parts.headers, limits.max_body_bytes)
-        .await
-        .map_err(reject)?;
     let model = extract_model(&body).map_err(|e| {
         reject(match e {
             ModelFieldError::Malformed(why) => ProxyError::new(
                 ErrorKind::MalformedBody,
-                format!("request body is not a JSON object: {why}"),
+                format!("request body is not a JSON object: {}", echo(&why)),
             ),
             ModelFieldError::Missing => ProxyError::new(
                 ErrorKind::MissingModel,
                 "request body has no \"model\" string",
+            ),
+            ModelFieldError::Duplicate => ProxyError::new(
+                ErrorKind::DuplicateModel,
+                "request body has more than one top-level \"model\" key",
             ),
         })
     })?;
     let Some(route) = table.route(&model).cloned() else {
         return Err(reject(ProxyError::new(
             ErrorKind::UnknownModel,
-            format!("The model `{model}` does not exist."),
+            format!("The model `{}` does not exist.", echo(&model)),
         )));
     };
     let view = RequestView {
@@ -111,7 +136,7 @@ async fn proxy(
     let Some(decision) = route.decide(&view, &table.pin_header) else {
         return Err(reject(ProxyError::new(
             ErrorKind::NoRoute,
-            format!("no route of model `{model}` matches this request"),
+            format!("no route of model `{}` matches this request", echo(&model)),
         )));
     };
     let budget = &table.retry_budget;
@@ -208,8 +233,14 @@ async fn proxy(
     }
 }
 
-/// Reads the request body, refusing more than `limit` bytes.
-async fn read_body(body: Incoming, headers: &HeaderMap, limit: u64) -> Result<Bytes, ProxyError> {
+/// Reads the request body, refusing more than `limit` bytes, and giving up at `deadline` (the
+/// listener's [`BodyDeadline`]; none: no limit).
+async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    limit: u64,
+    deadline: Option<Instant>,
+) -> Result<Bytes, ProxyError> {
     let too_large = || {
         ProxyError::new(
             ErrorKind::BodyTooLarge,
@@ -224,7 +255,17 @@ async fn read_body(body: Incoming, headers: &HeaderMap, limit: u64) -> Result<By
         return Err(too_large());
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
+    let collect = Limited::new(body, limit).collect();
+    let collected = match deadline {
+        Some(at) => tokio::time::timeout_at(at, collect).await.map_err(|_| {
+            ProxyError::new(
+                ErrorKind::BodyTimeout,
+                "the request body did not arrive whole within limits.body_read_timeout",
+            )
+        })?,
+        None => collect.await,
+    };
+    match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(e) => Err(ProxyError::new(

@@ -8,6 +8,7 @@
 //! instants, however busy the machine is. See docs/testing.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bodies;
 mod common;
 mod disconnect;
 mod health_feed;
