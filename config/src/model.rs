@@ -204,6 +204,9 @@ pub struct Limits {
     pub max_headers: u32,
     /// Time a client has to send a complete request head. Default `30s`.
     pub header_read_timeout: Dur,
+    /// Time a client has to send the whole request body, from the end of its head; past it the
+    /// request gets 408 and the connection is closed. Default `30s`.
+    pub body_read_timeout: Dur,
     /// An idle keep-alive connection (no request in flight) is closed after this. Default `60s`.
     pub keepalive_timeout: Dur,
     /// Most open client connections; further connections are answered 503 and closed.
@@ -221,6 +224,7 @@ impl Default for Limits {
             max_header_bytes: ByteSize::kib(64),
             max_headers: 100,
             header_read_timeout: Dur::secs(30),
+            body_read_timeout: Dur::secs(30),
             keepalive_timeout: Dur::secs(60),
             max_connections: 10_000,
             max_in_flight: 4096,

@@ -52,6 +52,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         ("max_header_bytes", l.max_header_bytes.get() < 1024),
         ("max_headers", l.max_headers == 0),
         ("header_read_timeout", l.header_read_timeout.get().is_zero()),
+        ("body_read_timeout", l.body_read_timeout.get().is_zero()),
         ("keepalive_timeout", l.keepalive_timeout.get().is_zero()),
         ("max_connections", l.max_connections == 0),
         ("max_in_flight", l.max_in_flight == 0),

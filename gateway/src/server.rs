@@ -7,6 +7,9 @@
 //! may sit idle between requests); any connection with no request in flight for
 //! `keepalive_timeout` is closed gracefully. Past `max_connections`, a new connection is
 //! answered 503 (OpenAI error body, `Retry-After`) and closed.
+//!
+//! Per request: its head arrives with a [`BodyDeadline`], `body_read_timeout` after the head
+//! was read, by which the handler must have the whole body (docs/security.md, "Slow bodies").
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -39,9 +42,15 @@ pub struct ConnLimits {
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
     pub keepalive_timeout: Duration,
     pub max_connections: u32,
 }
+
+/// When a request's body must have arrived whole: `body_read_timeout` after its head was read.
+/// Every request the listener hands to its handler carries one in its extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyDeadline(pub Instant);
 
 impl ConnLimits {
     pub fn from_config(l: &infergate_config::Limits) -> Self {
@@ -49,6 +58,7 @@ impl ConnLimits {
             max_header_bytes: usize::try_from(l.max_header_bytes.get()).unwrap_or(usize::MAX),
             max_headers: l.max_headers as usize,
             header_read_timeout: l.header_read_timeout.get(),
+            body_read_timeout: l.body_read_timeout.get(),
             keepalive_timeout: l.keepalive_timeout.get(),
             max_connections: l.max_connections,
         }
@@ -256,7 +266,9 @@ async fn serve<I, F, Fut>(
         origin: Instant::now(),
     });
     let act = activity.clone();
-    let svc = service_fn(move |req| {
+    let svc = service_fn(move |mut req: Request<Incoming>| {
+        let deadline = BodyDeadline(Instant::now() + limits.body_read_timeout);
+        req.extensions_mut().insert(deadline);
         act.in_flight.fetch_add(1, Ordering::AcqRel);
         let done = RequestDone(act.clone());
         let fut = handler(req);

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bodies;
+mod body_deadline;
 mod common;
 mod disconnect;
 mod health_feed;
