@@ -1,12 +1,19 @@
 //! Slow request bodies: a client that sends its head and part of its body, then nothing, holds
 //! no place under `limits.max_in_flight`, and gets 408 at `limits.body_read_timeout` after its
-//! head, its connection then closed.
+//! head: on HTTP/1.1 its connection is then closed, on HTTP/2 only its stream ends.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::StatusCode;
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Either, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -189,4 +196,108 @@ async fn slow_body_gets_408_at_the_deadline_and_its_connection_closes() {
         0.0,
     )
     .await;
+}
+
+/// A request body that sends `part` and then nothing, without ending.
+struct Stalled(Option<Bytes>);
+
+impl Body for Stalled {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.0.take() {
+            Some(part) => Poll::Ready(Some(Ok(Frame::data(part)))),
+            None => Poll::Pending,
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn http2_slow_body_gets_408_and_its_connection_serves_on() {
+    let _clock = ManualClock::hold();
+    let sim = sim(0, 0).await;
+    let top = "limits: { max_in_flight: 4, body_read_timeout: 2s }";
+    let gw = gateway(&config(&[url(&sim)], "", top)).await;
+    let tcp = TcpStream::connect(gw.data_addr).await.unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let request = |body: Either<Stalled, Full<Bytes>>, len: usize| {
+        Request::post(format!("http://{}/v1/chat/completions", gw.data_addr))
+            .header("content-type", "application/json")
+            .header("content-length", len)
+            .body(body)
+            .unwrap()
+    };
+    let body = chat_stream(8);
+    let part = Bytes::copy_from_slice(&body.as_bytes()[..45]);
+    let stalled: Vec<_> = (0..SLOW)
+        .map(|_| {
+            let mut send = send.clone();
+            let req = request(Either::Left(Stalled(Some(part.clone()))), 100);
+            tokio::spawn(async move { send.send_request(req).await })
+        })
+        .collect();
+    real_sleep(QUIET).await;
+    let head_at = Instant::now();
+    never("a slow body took a place in flight", || async {
+        gw.gateway.in_flight() > 0
+    })
+    .await;
+
+    // Other streams of the same connection are served meanwhile.
+    let mut s = send.clone();
+    let r = s
+        .send_request(request(
+            Either::Right(Full::new(Bytes::from(body.clone()))),
+            body.len(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.into_body().collect().await.unwrap();
+    assert_eq!(Instant::now(), head_at, "the request waited for the clock");
+
+    advance(Duration::from_secs(2) - MS).await;
+    never("a slow body was answered before its deadline", || async {
+        stalled.iter().any(|t| t.is_finished())
+    })
+    .await;
+    advance(MS).await;
+    for t in stalled {
+        let r = eventually("no answer at the deadline", || async {
+            if t.is_finished() {
+                Ok(())
+            } else {
+                Err("waiting".to_owned())
+            }
+        });
+        r.await;
+        let r = t.await.unwrap().unwrap();
+        assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(r.headers().get("connection").is_none());
+        let json: serde_json::Value =
+            serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(json["error"]["code"], "request_body_timeout");
+    }
+
+    // The connection is still open and serves the next request.
+    assert!(!conn.is_finished(), "the HTTP/2 connection was closed");
+    let mut s = send.clone();
+    let r = s
+        .send_request(request(
+            Either::Right(Full::new(Bytes::from(body.clone()))),
+            body.len(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.into_body().collect().await.unwrap();
+    assert_eq!(gw.gateway.in_flight(), 0);
 }
