@@ -5,12 +5,13 @@
 //! `usage`. Only an incomplete line is carried from one frame to the next, and that carry is
 //! bounded.
 //!
-//! [`JsonUsageScanner`] finds the top-level `"usage":{...}` object of a plain JSON response.
+//! [`JsonUsageScanner`] finds the top-level `"usage":{...}` object of a plain JSON response,
+//! following the structure of the document as the frames pass.
 
 /// Longest SSE line kept across frames; a longer line is skipped (and not counted).
 pub const MAX_LINE: usize = 256 * 1024;
 /// Longest `usage` object read from a JSON body.
-const MAX_USAGE: usize = 4096;
+pub const MAX_USAGE: usize = 4096;
 
 pub use infergate_wire::sse::Usage;
 use infergate_wire::sse::{Event, SseParser};
@@ -55,135 +56,170 @@ impl SseObserver {
     }
 }
 
-/// Finds `"usage": {...}` in a JSON body that arrives in frames.
+/// Finds the top-level `"usage": {...}` of a JSON body that arrives in frames.
 ///
-/// A JSON string cannot contain an unescaped `"`, so the bytes `"usage"` followed by `:` only
-/// occur as a key. The object after the last such key is collected (at most 4 KiB) and parsed.
+/// The scanner follows the structure of the document (nesting, strings, escapes) without
+/// building it: only the keys of the top-level object are looked at (compared after unescaping),
+/// and only the value of a `usage` key is collected (at most [`MAX_USAGE`] bytes) and parsed.
+/// As `serde_json` reads an object, the last top-level `usage` counts: a later `"usage": null`
+/// (or any value that is not a usage object) leaves none.
 #[derive(Debug, Default)]
 pub struct JsonUsageScanner {
-    /// Up to 8 trailing bytes of the previous frame, to find a key split across frames.
-    tail: Vec<u8>,
-    /// The usage object being collected, from its `{`.
-    object: Vec<u8>,
+    /// Open objects and arrays around the current byte.
     depth: u32,
+    /// Whether the document is an object (its first byte is `{`).
+    object_doc: bool,
+    started: bool,
     in_string: bool,
     escaped: bool,
-    /// Seen `"usage"`, waiting for `:` and `{`.
-    after_key: bool,
+    /// The raw text of the string being read, when it may be a top-level key.
+    key: Vec<u8>,
+    /// The current string is at the top level of the document object.
+    top_string: bool,
+    /// The key length limit was passed.
+    key_too_long: bool,
+    /// A top-level string just ended: whether it reads `usage` (a key once `:` follows).
+    pending: Option<bool>,
+    /// After `"usage":`, waiting for the value.
+    want_value: bool,
+    /// Collecting the usage object (from its `{`) in `object`.
+    collecting: bool,
+    object: Vec<u8>,
     pub usage: Option<Usage>,
 }
 
-const KEY: &[u8] = b"\"usage\"";
-
-/// The searcher for [`KEY`], built once.
-fn key_finder() -> &'static memchr::memmem::Finder<'static> {
-    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
-        std::sync::OnceLock::new();
-    FINDER.get_or_init(|| memchr::memmem::Finder::new(KEY))
-}
+/// Longest raw key text looked at (`usage` with every letter escaped is 30 bytes).
+const MAX_KEY: usize = 32;
 
 impl JsonUsageScanner {
     pub fn observe(&mut self, chunk: &[u8]) {
+        // Where the part of `chunk` that belongs to the usage object starts.
+        let mut from = 0;
         let mut i = 0;
-        // Continue an object or key from the previous frame.
-        if self.depth > 0 || self.after_key {
-            i = self.advance(chunk, 0);
-        } else if !self.tail.is_empty() {
-            let mut joined = std::mem::take(&mut self.tail);
-            let take = chunk.len().min(KEY.len());
-            let old = joined.len();
-            joined.extend_from_slice(&chunk[..take]);
-            if let Some(pos) = key_finder().find(&joined) {
-                let end = pos + KEY.len();
-                if end > old {
-                    self.after_key = true;
-                    i = self.advance(chunk, end - old);
-                }
-            }
-        }
         while i < chunk.len() {
-            match key_finder().find(&chunk[i..]) {
-                Some(pos) => {
-                    self.after_key = true;
-                    i = self.advance(chunk, i + pos + KEY.len());
-                }
-                None => break,
-            }
-        }
-        let keep = chunk.len().min(KEY.len() - 1);
-        self.tail.clear();
-        if self.depth == 0 && !self.after_key {
-            self.tail.extend_from_slice(&chunk[chunk.len() - keep..]);
-        }
-    }
-
-    /// Consumes bytes of a key's value from `from`; returns where scanning may continue.
-    fn advance(&mut self, chunk: &[u8], from: usize) -> usize {
-        let mut i = from;
-        while self.depth == 0 {
-            let Some(&c) = chunk.get(i) else {
-                return i;
-            };
-            match c {
-                b' ' | b'\t' | b'\r' | b'\n' | b':' => i += 1,
-                b'{' => {
-                    self.depth = 1;
-                    self.object.clear();
-                    self.object.push(c);
-                    i += 1;
-                }
-                _ => {
-                    // `"usage": null` or a non-object: not a usage object.
-                    self.after_key = false;
-                    return i;
-                }
-            }
-        }
-        let seg = i;
-        while i < chunk.len() {
-            if self.object.len() + (i - seg) >= MAX_USAGE {
-                self.reset();
-                return i;
+            if self.in_string {
+                i = self.string(chunk, i);
+                continue;
             }
             let c = chunk[i];
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if c == b'\\' {
-                    self.escaped = true;
-                } else if c == b'"' {
-                    self.in_string = false;
-                }
-            } else {
-                match c {
-                    b'"' => self.in_string = true,
-                    b'{' => self.depth += 1,
-                    b'}' => {
-                        self.depth -= 1;
-                        if self.depth == 0 {
-                            self.object.extend_from_slice(&chunk[seg..=i]);
-                            if let Ok(u) = serde_json::from_slice::<Usage>(&self.object) {
-                                self.usage = Some(u);
-                            }
-                            self.reset();
-                            return i + 1;
-                        }
-                    }
-                    _ => {}
+            i += 1;
+            if matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+                continue;
+            }
+            if !self.started {
+                self.started = true;
+                self.object_doc = c == b'{';
+            }
+            if std::mem::take(&mut self.want_value) {
+                if c == b'{' {
+                    self.collecting = true;
+                    self.object.clear();
+                    from = i - 1;
+                } else {
+                    self.usage = None;
                 }
             }
-            i += 1;
+            let pending = self.pending.take();
+            match c {
+                b'"' => {
+                    self.in_string = true;
+                    self.top_string = self.depth == 1 && self.object_doc && !self.collecting;
+                    self.key.clear();
+                    self.key_too_long = false;
+                }
+                b'{' | b'[' => self.depth = self.depth.saturating_add(1),
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.collecting && self.depth == 1 {
+                        self.collect(&chunk[from..i]);
+                        self.finish();
+                    }
+                }
+                b':' if self.depth == 1 && pending == Some(true) => self.want_value = true,
+                _ => {}
+            }
         }
-        self.object.extend_from_slice(&chunk[seg..i]);
-        i
+        if self.collecting {
+            self.collect(&chunk[from..]);
+        }
     }
 
-    fn reset(&mut self) {
+    /// Reads string bytes from `i`; returns where the string's end or the chunk's end is.
+    fn string(&mut self, chunk: &[u8], i: usize) -> usize {
+        if self.escaped {
+            self.escaped = false;
+            self.key_bytes(&chunk[i..=i]);
+            return i + 1;
+        }
+        let Some(pos) = memchr::memchr2(b'"', b'\\', &chunk[i..]) else {
+            self.key_bytes(&chunk[i..]);
+            return chunk.len();
+        };
+        self.key_bytes(&chunk[i..i + pos]);
+        if chunk[i + pos] == b'\\' {
+            self.escaped = true;
+            self.key_bytes(b"\\");
+        } else {
+            self.in_string = false;
+            if self.top_string {
+                self.pending = Some(self.is_usage_key());
+            }
+        }
+        i + pos + 1
+    }
+
+    fn key_bytes(&mut self, bytes: &[u8]) {
+        if !self.top_string || self.key_too_long {
+            return;
+        }
+        if self.key.len() + bytes.len() > MAX_KEY {
+            self.key_too_long = true;
+        } else {
+            self.key.extend_from_slice(bytes);
+        }
+    }
+
+    fn is_usage_key(&self) -> bool {
+        if self.key_too_long {
+            return false;
+        }
+        if !self.key.contains(&b'\\') {
+            return self.key == b"usage";
+        }
+        let mut quoted = Vec::with_capacity(self.key.len() + 2);
+        quoted.push(b'"');
+        quoted.extend_from_slice(&self.key);
+        quoted.push(b'"');
+        serde_json::from_slice::<String>(&quoted).is_ok_and(|k| k == "usage")
+    }
+
+    /// Adds bytes of the usage object; past [`MAX_USAGE`] the object is dropped.
+    fn collect(&mut self, bytes: &[u8]) {
+        if !self.collecting {
+            return;
+        }
+        if self.object.len() + bytes.len() > MAX_USAGE {
+            self.collecting = false;
+            self.object.clear();
+            self.usage = None;
+        } else {
+            self.object.extend_from_slice(bytes);
+        }
+    }
+
+    /// The usage object is whole: read it as `serde_json` reads it into a `Value` (a repeated
+    /// field counts once, with its last value).
+    fn finish(&mut self) {
+        if !std::mem::take(&mut self.collecting) {
+            return;
+        }
+        self.usage = match serde_json::from_slice::<Usage>(&self.object) {
+            Ok(u) => Some(u),
+            Err(_) => serde_json::from_slice::<serde_json::Value>(&self.object)
+                .ok()
+                .and_then(|v| serde_json::from_value::<Usage>(v).ok()),
+        };
         self.object.clear();
-        self.depth = 0;
-        self.in_string = false;
-        self.escaped = false;
-        self.after_key = false;
     }
 }
 

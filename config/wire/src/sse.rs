@@ -116,9 +116,14 @@ impl SseParser {
             on_event(Event::Done);
             return;
         }
+        // Only an object is a payload: the derived `Deserialize` would read a list by position.
+        let object = data
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .is_some_and(|&b| b == b'{');
         let ev = match serde_json::from_slice::<Payload>(data) {
-            Ok(p) => p,
-            Err(_) => {
+            Ok(p) if object => p,
+            _ => {
                 on_event(Event::Other);
                 return;
             }
@@ -380,5 +385,15 @@ mod tests {
         assert!(p.partial.len() <= MAX_LINE);
         p.feed(b"\ndata: [DONE]\n", |e| out.push(e));
         assert_eq!(out, vec![Event::Done]);
+    }
+
+    #[test]
+    fn a_list_payload_is_not_read_by_position() {
+        let (ev, usage) = events(&[
+            b"data: [[{\"text\":\"a\"}],{\"prompt_tokens\":5}]\n",
+            b"data:  [ [],{} ]\n",
+        ]);
+        assert_eq!(ev, vec![Event::Other, Event::Other]);
+        assert_eq!(usage, None);
     }
 }
