@@ -19,7 +19,8 @@ pub enum Outcome {
     TimeoutTotal,
     /// The client went away before the response ended.
     ClientCancelled,
-    /// Malformed request, missing model, unknown path or method.
+    /// Malformed request, missing or duplicate model, unknown path or method, a body that did
+    /// not arrive within `limits.body_read_timeout`.
     BadRequest,
     BodyTooLarge,
     UnknownModel,
