@@ -188,3 +188,26 @@ fn secrets_are_never_printed() {
     assert!(json.contains("\"token\":\"***\""), "{json}");
     assert!(!format!("{cfg:?}").contains("secret"));
 }
+
+#[test]
+fn client_limits_must_be_positive() {
+    let yaml = r#"
+listeners:
+  data: { address: "127.0.0.1:9100" }
+  admin: { address: "127.0.0.1:9190" }
+limits: { body_read_timeout: 0s, header_read_timeout: 0s, max_in_flight: 0 }
+backends:
+  - name: a
+    endpoints: [{ url: "http://127.0.0.1:8000" }]
+models:
+  - { name: m, backend: a }
+"#;
+    assert_errors(
+        &errors(yaml),
+        &[
+            "limits.header_read_timeout: must be greater than 0",
+            "limits.body_read_timeout: must be greater than 0",
+            "limits.max_in_flight: must be greater than 0",
+        ],
+    );
+}
