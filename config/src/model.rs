@@ -215,6 +215,47 @@ pub struct Limits {
     /// Most requests in flight on the data listener; further requests get 503 with
     /// `Retry-After`. Default `4096`.
     pub max_in_flight: u32,
+    /// Limits of HTTP/2 connections (h2c and ALPN `h2`).
+    pub http2: Http2Limits,
+}
+
+/// Limits of the data listener's HTTP/2 connections; docs/security.md ("HTTP/2") gives the
+/// attack each one stops.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http2Limits {
+    /// Most streams (requests) open at once on one connection, announced as
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`; a stream over it is refused (`REFUSED_STREAM`).
+    /// 1 to 10000. Default `200`.
+    pub max_concurrent_streams: u32,
+    /// Most streams the client opened and reset before the gateway took them up; one more and
+    /// the connection is closed with GOAWAY `ENHANCE_YOUR_CALM` (the rapid-reset attack,
+    /// CVE-2023-44487). 1 to 10000. Default `20`.
+    pub max_pending_accept_reset_streams: u32,
+    /// Flow-control window of each stream: how much of a request body the client may send
+    /// before the gateway reads it. 64KiB to 16MiB. Default `1MiB`.
+    pub initial_stream_window: ByteSize,
+    /// Flow-control window of a whole connection, shared by its streams. 64KiB to 64MiB.
+    /// Default `1MiB`.
+    pub initial_connection_window: ByteSize,
+    /// Interval of keep-alive PINGs on a connection; a PING not answered within
+    /// `keepalive_ping_timeout` closes the connection. Unset (the default): no PINGs.
+    pub keepalive_ping_interval: Option<Dur>,
+    /// Time to answer a keep-alive PING. Default `20s`.
+    pub keepalive_ping_timeout: Dur,
+}
+
+impl Default for Http2Limits {
+    fn default() -> Self {
+        Http2Limits {
+            max_concurrent_streams: 200,
+            max_pending_accept_reset_streams: 20,
+            initial_stream_window: ByteSize::mib(1),
+            initial_connection_window: ByteSize::mib(1),
+            keepalive_ping_interval: None,
+            keepalive_ping_timeout: Dur::secs(20),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -228,6 +269,7 @@ impl Default for Limits {
             keepalive_timeout: Dur::secs(60),
             max_connections: 10_000,
             max_in_flight: 4096,
+            http2: Http2Limits::default(),
         }
     }
 }

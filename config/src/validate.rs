@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use crate::error::{ConfigError, ConfigErrors};
-use crate::model::{Backend, Config, Model, Timeouts};
+use crate::model::{Backend, Config, Http2Limits, Model, Timeouts};
 
 /// Checks cross-references and values that the schema alone cannot express.
 pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
@@ -66,6 +66,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
             push(format!("limits.{name}"), format!("must be {min}"));
         }
     }
+    validate_http2(&l.http2, &mut push);
     if cfg.shutdown.drain_timeout.get().is_zero() {
         push(
             "shutdown.drain_timeout".into(),
@@ -256,6 +257,60 @@ fn validate_backend(path: &str, b: &Backend, push: &mut impl FnMut(String, Strin
         push(
             format!("{path}.limits.max_in_flight_per_endpoint"),
             "must be at least 1 (omit it for no limit)".into(),
+        );
+    }
+}
+
+/// Bounds of `limits.http2`: a window is at least the spec's default (64KiB - 1) and at most
+/// what one client may make the gateway buffer; counts are positive and at most 10000.
+fn validate_http2(h: &Http2Limits, push: &mut impl FnMut(String, String)) {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    for (name, n) in [
+        ("max_concurrent_streams", h.max_concurrent_streams),
+        (
+            "max_pending_accept_reset_streams",
+            h.max_pending_accept_reset_streams,
+        ),
+    ] {
+        if !(1..=10_000).contains(&n) {
+            push(
+                format!("limits.http2.{name}"),
+                format!("{n} is not between 1 and 10000"),
+            );
+        }
+    }
+    for (name, size, max, max_text) in [
+        (
+            "initial_stream_window",
+            h.initial_stream_window,
+            16 * MIB,
+            "16MiB",
+        ),
+        (
+            "initial_connection_window",
+            h.initial_connection_window,
+            64 * MIB,
+            "64MiB",
+        ),
+    ] {
+        if !(64 * KIB - 1..=max).contains(&size.get()) {
+            push(
+                format!("limits.http2.{name}"),
+                format!("{size} is not between 64KiB - 1 (65535) and {max_text}"),
+            );
+        }
+    }
+    if h.keepalive_ping_interval.is_some_and(|d| d.get().is_zero()) {
+        push(
+            "limits.http2.keepalive_ping_interval".into(),
+            "must be greater than 0 (omit it for no pings)".into(),
+        );
+    }
+    if h.keepalive_ping_timeout.get().is_zero() {
+        push(
+            "limits.http2.keepalive_ping_timeout".into(),
+            "must be greater than 0".into(),
         );
     }
 }

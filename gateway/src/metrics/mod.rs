@@ -52,6 +52,7 @@ pub struct Metrics {
     retries: IntCounterVec,
     reloads: IntCounterVec,
     connections: IntGaugeVec,
+    closed: IntCounterVec,
     shadow: IntCounterVec,
     feed_stale: IntGaugeVec,
     rejected: [OnceLock<IntCounter>; Outcome::ALL.len()],
@@ -189,6 +190,12 @@ impl Metrics {
             "Open client connections per listener.",
             &["listener"],
         )?;
+        let closed = counters(
+            &r,
+            "infergate_connections_closed_total",
+            "Client connections the gateway closed because the client broke a protocol limit, by reason.",
+            &["listener", "reason"],
+        )?;
         let shadow = counters(
             &r,
             "infergate_shadow_requests_total",
@@ -214,6 +221,7 @@ impl Metrics {
             retries,
             reloads,
             connections,
+            closed,
             shadow,
             feed_stale,
             rejected: Default::default(),
@@ -324,8 +332,15 @@ impl Metrics {
         self.feed_stale.with_label_values(&[feed])
     }
 
-    pub fn connections(&self, listener: &str) -> IntGauge {
-        self.connections.with_label_values(&[listener])
+    /// The connection metrics of one listener.
+    pub fn connections(&self, listener: &str) -> ListenerMetrics {
+        ListenerMetrics {
+            open: self.connections.with_label_values(&[listener]),
+            closed: ClosedConnections {
+                counters: self.closed.clone(),
+                listener: listener.to_owned(),
+            },
+        }
     }
 
     /// The text exposition of every registered metric.
@@ -334,6 +349,30 @@ impl Metrics {
         // Encoding into a Vec cannot fail on I/O; a family that fails to encode is skipped.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
+    }
+}
+
+/// The connection metrics of one listener.
+#[derive(Clone)]
+pub struct ListenerMetrics {
+    /// `infergate_connections_open`
+    pub open: IntGauge,
+    pub closed: ClosedConnections,
+}
+
+/// `infergate_connections_closed_total` of one listener. A series is made on the first close
+/// for its reason: closes are rare, and the reasons are a fixed set (docs/metrics.md).
+#[derive(Clone)]
+pub struct ClosedConnections {
+    counters: IntCounterVec,
+    listener: String,
+}
+
+impl ClosedConnections {
+    pub fn inc(&self, reason: &str) {
+        self.counters
+            .with_label_values(&[self.listener.as_str(), reason])
+            .inc();
     }
 }
 
