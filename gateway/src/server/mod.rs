@@ -11,22 +11,19 @@
 //! HTTP/2: the limits of [`Http2Conn`] and the fixed ones below (docs/security.md, "HTTP/2").
 //! A connection that hyper ends for breaking a limit, or that does not close within
 //! `header_read_timeout` of being asked to while nothing is in flight, is counted in
-//! `infergate_connections_closed_total{reason}` ([`refusal`]).
+//! `infergate_connections_closed_total{reason}` (the refusal module).
 //!
 //! Per request: its head arrives with a [`BodyDeadline`], `body_read_timeout` after the head
 //! was read, by which the handler must have the whole body (docs/security.md, "Slow bodies").
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -37,77 +34,20 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::body::{BoxError, GatewayBody};
+mod limits;
+mod refusal;
+mod tracked;
+
+pub use limits::{BodyDeadline, ConnLimits, Http2Conn};
+use limits::{MAX_FRAME_SIZE, MAX_LOCAL_ERROR_RESET_STREAMS, MAX_SEND_BUF_SIZE};
+use refusal::refusal;
+pub use tracked::Tracked;
+use tracked::{Activity, RequestDone};
+
+use crate::body::GatewayBody;
 use crate::error::{ErrorKind, ProxyError};
 use crate::metrics::{ClosedConnections, ListenerMetrics};
 use crate::tls::TlsTerminator;
-
-/// Connection-level settings of a listener.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnLimits {
-    pub max_header_bytes: usize,
-    pub max_headers: usize,
-    pub header_read_timeout: Duration,
-    pub body_read_timeout: Duration,
-    pub keepalive_timeout: Duration,
-    pub max_connections: u32,
-    pub http2: Http2Conn,
-}
-
-/// The tunable limits of an HTTP/2 connection (`limits.http2`).
-#[derive(Clone, Copy, Debug)]
-pub struct Http2Conn {
-    pub max_concurrent_streams: u32,
-    pub max_pending_accept_reset_streams: usize,
-    pub initial_stream_window: u32,
-    pub initial_connection_window: u32,
-    pub keepalive_ping_interval: Option<Duration>,
-    pub keepalive_ping_timeout: Duration,
-}
-
-/// Largest frame payload the gateway accepts: the spec's minimum (RFC 9113, 4.2), hyper's
-/// default. Request heads and bodies are small, so larger frames gain nothing, and a client
-/// then holds at most 16 KiB of a frame in the gateway's read buffer.
-const MAX_FRAME_SIZE: u32 = 16 * 1024;
-/// Streams the gateway itself resets for a client's protocol error before it closes the
-/// connection with GOAWAY `ENHANCE_YOUR_CALM` (RUSTSEC-2024-0003); hyper's default.
-const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
-/// Response bytes buffered per stream ahead of the client's flow-control window; hyper's
-/// default. With `max_concurrent_streams` it bounds what one slow reader holds in memory.
-const MAX_SEND_BUF_SIZE: usize = 400 * 1024;
-
-/// When a request's body must have arrived whole: `body_read_timeout` after its head was read.
-/// Every request the listener hands to its handler carries one in its extensions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BodyDeadline(pub Instant);
-
-impl ConnLimits {
-    pub fn from_config(l: &infergate_config::Limits) -> Self {
-        ConnLimits {
-            max_header_bytes: usize::try_from(l.max_header_bytes.get()).unwrap_or(usize::MAX),
-            max_headers: l.max_headers as usize,
-            header_read_timeout: l.header_read_timeout.get(),
-            body_read_timeout: l.body_read_timeout.get(),
-            keepalive_timeout: l.keepalive_timeout.get(),
-            max_connections: l.max_connections,
-            http2: Http2Conn::from_config(&l.http2),
-        }
-    }
-}
-
-impl Http2Conn {
-    fn from_config(h: &infergate_config::Http2Limits) -> Self {
-        let window = |b: infergate_config::ByteSize| u32::try_from(b.get()).unwrap_or(u32::MAX);
-        Http2Conn {
-            max_concurrent_streams: h.max_concurrent_streams,
-            max_pending_accept_reset_streams: h.max_pending_accept_reset_streams as usize,
-            initial_stream_window: window(h.initial_stream_window),
-            initial_connection_window: window(h.initial_connection_window),
-            keepalive_ping_interval: h.keepalive_ping_interval.map(|d| d.get()),
-            keepalive_ping_timeout: h.keepalive_ping_timeout.get(),
-        }
-    }
-}
 
 /// A running listener. [`Server::shutdown`] stops accepting and closes connections gracefully.
 pub struct Server {
@@ -294,19 +234,6 @@ impl Drop for ConnGuard {
     }
 }
 
-/// Requests in flight on one connection, and since when it has been idle.
-struct Activity {
-    in_flight: AtomicU32,
-    idle_since_ms: AtomicU64,
-    origin: Instant,
-}
-
-impl Activity {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-}
-
 async fn serve<I, F, Fut>(
     name: &'static str,
     builder: auto::Builder<TokioExecutor>,
@@ -391,78 +318,6 @@ async fn serve<I, F, Fut>(
                 }
             }
         }
-    }
-}
-
-/// Why hyper ended a connection, when it was for breaking a limit (the value of `reason` in
-/// `infergate_connections_closed_total`); `None` for an ordinary end or an I/O error.
-///
-/// When h2 closes a connection itself it returns the code of the GOAWAY it sent, but not its
-/// debug data (`too_many_resets`, `too_many_continuations`, ...), so all its refusals of
-/// abusive load share `ENHANCE_YOUR_CALM`. The code is read from the error's debug text (the
-/// gateway does not name h2's error type); `gateway/tests/http2_abuse.rs` checks it.
-fn refusal(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    let e = e.downcast_ref::<hyper::Error>()?;
-    let source = std::error::Error::source(e).map(|s| format!("{s:?}"));
-    let text = source.as_deref().unwrap_or_default();
-    if e.is_timeout() {
-        return Some(if text.contains("KeepAliveTimedOut") {
-            "ping_timeout"
-        } else {
-            "header_timeout"
-        });
-    }
-    // h2's error for a GOAWAY it sent: `Error { kind: GoAway(b"", REASON, Library) }`.
-    if !(text.contains("GoAway(") && text.contains("Library)")) {
-        return None;
-    }
-    Some(
-        [
-            ("ENHANCE_YOUR_CALM", "enhance_your_calm"),
-            ("FRAME_SIZE_ERROR", "frame_size_error"),
-            ("FLOW_CONTROL_ERROR", "flow_control_error"),
-            ("COMPRESSION_ERROR", "compression_error"),
-        ]
-        .into_iter()
-        .find(|(code, _)| text.contains(code))
-        .map_or("protocol_error", |(_, reason)| reason),
-    )
-}
-
-/// Marks the end of a request on its connection when its response body is done or dropped.
-struct RequestDone(Arc<Activity>);
-
-impl Drop for RequestDone {
-    fn drop(&mut self) {
-        let a = &self.0;
-        a.idle_since_ms.store(a.now_ms(), Ordering::Release);
-        a.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A response body that holds its request's place on the connection.
-pub struct Tracked {
-    inner: GatewayBody,
-    _done: RequestDone,
-}
-
-impl Body for Tracked {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
