@@ -15,7 +15,6 @@ mod retire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::HeaderName;
@@ -25,6 +24,7 @@ use crate::backend::BackendRt;
 use crate::metrics::Metrics;
 use crate::retry::RetryBudget;
 use crate::route::{LabelSources, ModelRoute, Source};
+use crate::status::unix_now;
 use crate::table::{Limits, Table};
 
 pub use model::key_source;
@@ -417,12 +417,6 @@ fn admin_token(cfg: &Config, errs: &mut Vec<ConfigError>) -> Option<Box<str>> {
         },
         (None, None) => None,
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
