@@ -25,6 +25,8 @@ CARGO="${CARGO:-cargo}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 echo "building (release): infergate infergate-sim proxy-bench" >&2
 "$CARGO" build --release --quiet --bin infergate --bin infergate-sim --bin proxy-bench
@@ -32,41 +34,14 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/release"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/infergate-proxy-bench.XXXXXX")"
-PIDS=()
 
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_started
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# wait_for_line FILE PID REGEX: waits (10 s at most) until FILE has a line matching REGEX and
-# prints that line; fails if PID exits first.
-wait_for_line() {
-    local file="$1" pid="$2" re="$3" line i
-    for ((i = 0; i < 200; i++)); do
-        if line="$(grep -E -m1 -- "$re" "$file" 2>/dev/null)"; then
-            printf '%s\n' "$line"
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "process $pid exited before printing /$re/; its output:" >&2
-            cat "$file" >&2 || true
-            return 1
-        fi
-        sleep 0.05
-    done
-    echo "timed out waiting for /$re/ in $file" >&2
-    return 1
-}
 
 # start_sim NAME ARGS...: starts a simulator on 127.0.0.1:0; sets SIM_ADDR and SIM_PID.
 start_sim() {
@@ -76,7 +51,7 @@ start_sim() {
         >"$WORK/$name.out" 2>"$WORK/$name.err" &
     pid=$!
     PIDS+=("$pid")
-    line="$(wait_for_line "$WORK/$name.out" "$pid" '^infergate-sim listening on http://')"
+    line="$(wait_for_line "$WORK/$name.out" "$pid" '^infergate-sim listening on http://' 10)"
     SIM_ADDR="${line#infergate-sim listening on http://}"
     SIM_PID="$pid"
 }
@@ -107,9 +82,9 @@ EOF
     "$BIN/infergate" run --config "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
-    line="$(wait_for_line "$WORK/$name.log" "$pid" '"message":"listening".*"listener":"data"|"listener":"data".*"message":"listening"')"
+    line="$(wait_for_line "$WORK/$name.log" "$pid" '"message":"listening".*"listener":"data"|"listener":"data".*"message":"listening"' 10)"
     GW_ADDR="$(sed -E 's/.*"addr":"([^"]+)".*/\1/' <<<"$line")"
-    wait_for_line "$WORK/$name.log" "$pid" '"listener":"admin"' >/dev/null
+    wait_for_line "$WORK/$name.log" "$pid" '"listener":"admin"' 10 >/dev/null
     GW_PID="$pid"
 }
 

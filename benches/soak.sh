@@ -23,6 +23,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 MINUTES=30
 BIN_DIR="${CARGO_TARGET_DIR:-target}/release"
@@ -54,39 +56,12 @@ OUT="$(cd "$OUT" && pwd)"
 # The faults of the faulty simulator: drawn in this order, the first that hits applies.
 FAULTS=(status=500@0.05 stall-after=2@0.03 drop-after=3@0.03)
 
-PIDS=()
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_started
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# wait_for_line FILE PID REGEX: waits (20 s at most) until FILE has a line matching REGEX and
-# prints that line; fails if PID exits first.
-wait_for_line() {
-    local file="$1" pid="$2" re="$3" line i
-    for ((i = 0; i < 400; i++)); do
-        if line="$(grep -E -m1 -- "$re" "$file" 2>/dev/null)"; then
-            printf '%s\n' "$line"
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "process $pid exited before printing /$re/; its output:" >&2
-            cat "$file" >&2 || true
-            return 1
-        fi
-        sleep 0.05
-    done
-    echo "timed out waiting for /$re/ in $file" >&2
-    return 1
-}
 
 # start_sim NAME ARGS...: a simulator on 127.0.0.1:0; sets SIM_ADDR.
 start_sim() {
