@@ -1,0 +1,1 @@
+//! A fake Kubernetes API server for tests: list and watch of pods and InferencePools.
