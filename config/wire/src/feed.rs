@@ -7,6 +7,10 @@
 //!  "models":[{"name":"llama","version":"v1","state":"warm"}]}
 //! ```
 //!
+//! `pods` (present only when the control process reads the kubelet's PodResources API) says
+//! which pod and container holds which GPU:
+//! `"pods":[{"namespace":"models","name":"llama-0","container":"vllm","gpus":[{"uuid":"GPU-0","index":0}]}]`.
+//!
 //! The writer fills every field; a reader needs only `version`, `node`, each GPU's `index` and
 //! `state`, and each model's `name` and `state`: every other field has a serde default, and a
 //! GPU state this version does not know reads as [`GpuHealth::Unknown`] instead of failing the
@@ -17,7 +21,7 @@ use serde::{Deserialize, Serialize};
 /// The document on the feed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedDoc {
-    /// Grows by one on every change of `gpus` or `models`.
+    /// Grows by one on every change of `gpus`, `models` or `pods`.
     pub version: u64,
     /// The node the document describes.
     pub node: String,
@@ -29,6 +33,9 @@ pub struct FeedDoc {
     /// Warm state of model caches on this node (filled by warmup jobs).
     #[serde(default)]
     pub models: Vec<FeedModel>,
+    /// Which pods hold which GPUs, from the kubelet's PodResources API (empty when not read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<FeedPod>,
 }
 
 /// One GPU's state on the feed.
@@ -70,6 +77,27 @@ pub struct FeedModel {
     pub state: String,
 }
 
+/// A container that holds GPUs, from the kubelet's PodResources API.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FeedPod {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub container: String,
+    #[serde(default)]
+    pub gpus: Vec<FeedPodGpu>,
+}
+
+/// A GPU a container holds: the device ID the device plugin gave it (a GPU UUID `GPU-...`, or
+/// `MIG-...`) and the GPU's index on the node when the UUID is one the node's GPUs reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FeedPodGpu {
+    #[serde(default)]
+    pub uuid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -92,6 +120,42 @@ mod tests {
         assert_eq!(doc.gpus[2].state, GpuHealth::Degraded);
         assert_eq!(doc.models[0].state, "warm");
         assert_eq!(serde_json::to_string(&doc).unwrap(), SERVED);
+    }
+
+    #[test]
+    fn pods_are_written_only_when_present_and_read_with_defaults() {
+        let mut doc: FeedDoc = serde_json::from_str(SERVED).unwrap();
+        assert!(doc.pods.is_empty());
+        doc.pods = vec![FeedPod {
+            namespace: "models".into(),
+            name: "llama-0".into(),
+            container: "vllm".into(),
+            gpus: vec![
+                FeedPodGpu {
+                    uuid: "GPU-1".into(),
+                    index: Some(1),
+                },
+                FeedPodGpu {
+                    uuid: "MIG-x".into(),
+                    index: None,
+                },
+            ],
+        }];
+        let text = serde_json::to_string(&doc).unwrap();
+        assert!(
+            text.ends_with(concat!(
+                r#""pods":[{"namespace":"models","name":"llama-0","container":"vllm","#,
+                r#""gpus":[{"uuid":"GPU-1","index":1},{"uuid":"MIG-x"}]}]}"#
+            )),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<FeedDoc>(&text).unwrap(), doc);
+        let bare: FeedDoc = serde_json::from_str(
+            r#"{"version":1,"node":"n","pods":[{"namespace":"a","name":"b","gpus":[{}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(bare.pods[0].container, "");
+        assert_eq!(bare.pods[0].gpus[0], FeedPodGpu::default());
     }
 
     #[test]
