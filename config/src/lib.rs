@@ -6,6 +6,7 @@
 //! The gateway compiles a valid [`Config`] into its routing table; this crate knows nothing of
 //! the data path.
 
+mod discovery;
 mod error;
 mod labels;
 mod model;
@@ -14,6 +15,9 @@ mod validate;
 
 use std::path::Path;
 
+pub use discovery::{
+    selector_text, Discovery, FeedDiscovery, KubernetesDiscovery, ObjectRef, PortRef,
+};
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use labels::Labels;
 pub use model::*;

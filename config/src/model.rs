@@ -132,8 +132,12 @@ pub struct UpstreamTls {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HealthFeed {
-    /// `http://host:port/v1/health` of an `infergate-control`.
+    /// `http://host:port/v1/health` of an `infergate-control`. Either this or `kubernetes`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
+    /// The control pods chosen by a selector: the feed of each node that hosts an endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<crate::FeedDiscovery>,
     /// When the feed cannot be read for this long, its last state is dropped and its endpoints
     /// fall back to passive health only (fail open). Default `30s`.
     #[serde(default = "default_stale_after")]
@@ -280,8 +284,12 @@ impl Default for Limits {
 pub struct Backend {
     /// Unique name, referenced by `models[].backend`.
     pub name: String,
-    /// The model servers of this backend. At least one.
+    /// The model servers of this backend: at least one, unless `discovery` finds them.
+    #[serde(default)]
     pub endpoints: Vec<Endpoint>,
+    /// Take the endpoints from the cluster instead (`discovery: { kubernetes: {...} }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<crate::Discovery>,
     /// Upstream timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,

@@ -131,6 +131,15 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
     }
     if cfg.health_feeds.is_empty() {
         for (i, b) in cfg.backends.iter().enumerate() {
+            if b.discovery
+                .as_ref()
+                .is_some_and(|d| d.kubernetes.require_warm)
+            {
+                push(
+                    format!("backends[{i}].discovery.kubernetes.require_warm"),
+                    "needs a health feed (health_feeds) to learn the model's warm state".into(),
+                );
+            }
             for (j, e) in b.endpoints.iter().enumerate() {
                 if e.require_warm {
                     push(
@@ -142,12 +151,19 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         }
     }
     for (i, f) in cfg.health_feeds.iter().enumerate() {
-        match f.url.parse::<http::Uri>() {
-            Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
-            _ => push(
-                format!("health_feeds[{i}].url"),
-                format!("{:?} is not an http://host:port/path URL", f.url),
+        match (&f.kubernetes, f.url.is_empty()) {
+            (Some(k), true) => k.check(&format!("health_feeds[{i}].kubernetes"), &mut push),
+            (Some(_), false) => push(
+                format!("health_feeds[{i}]"),
+                "has both url and kubernetes; give one".into(),
             ),
+            (None, _) => match f.url.parse::<http::Uri>() {
+                Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
+                _ => push(
+                    format!("health_feeds[{i}].url"),
+                    format!("{:?} is not an http://host:port/path URL", f.url),
+                ),
+            },
         }
         if f.stale_after.get().is_zero() {
             push(
@@ -174,11 +190,19 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
 }
 
 fn validate_backend(path: &str, b: &Backend, push: &mut impl FnMut(String, String)) {
-    if b.endpoints.is_empty() {
-        push(
+    match &b.discovery {
+        Some(d) if b.endpoints.is_empty() => d
+            .kubernetes
+            .check(&format!("{path}.discovery.kubernetes"), push),
+        Some(_) => push(
             format!("{path}.endpoints"),
-            "at least one endpoint is required".into(),
-        );
+            "a backend with discovery takes its endpoints from it; remove the list".into(),
+        ),
+        None if b.endpoints.is_empty() => push(
+            format!("{path}.endpoints"),
+            "at least one endpoint is required (or discovery)".into(),
+        ),
+        None => {}
     }
     let mut urls = HashSet::new();
     for (j, e) in b.endpoints.iter().enumerate() {
@@ -422,7 +446,7 @@ fn validate_model(
                             .all(|(k, val)| e.labels.get(k) == Some(val.as_str()))
                     })
                     .count();
-                if matching == 0 {
+                if matching == 0 && b.discovery.is_none() {
                     push(
                         format!("{vpath}.selector"),
                         format!("matches no endpoint of backend {:?}", b.name),

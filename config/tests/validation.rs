@@ -211,3 +211,68 @@ models:
         ],
     );
 }
+
+const DISCOVERY: &str = r#"
+listeners:
+  data: { address: "127.0.0.1:9100" }
+  admin: { address: "127.0.0.1:9190" }
+health_feeds:
+  - kubernetes: { namespace: infergate-system, selector: { app.kubernetes.io/name: infergate-control } }
+backends:
+  - name: llama
+    discovery:
+      kubernetes: { namespace: models, selector: { app: vllm, model: llama }, port: 8000 }
+  - name: qwen
+    discovery:
+      kubernetes: { inference_pool: { namespace: models, name: qwen } }
+models:
+  - name: llama
+    variants:
+      - { name: v1, backend: llama, selector: { version: v1 } }
+    routes: [{ split: [{ variant: v1, weight: 1 }] }]
+  - { name: qwen, backend: qwen }
+"#;
+
+#[test]
+fn discovery_backends_and_feeds_parse() {
+    let cfg = Config::from_yaml(DISCOVERY).unwrap();
+    let k = &cfg.backends[0].discovery.as_ref().unwrap().kubernetes;
+    assert_eq!(k.namespace.as_deref(), Some("models"));
+    assert_eq!(k.port, Some(infergate_config::PortRef::Number(8000)));
+    assert!(cfg.backends[0].endpoints.is_empty());
+    let pool = &cfg.backends[1].discovery.as_ref().unwrap().kubernetes;
+    assert_eq!(pool.inference_pool.as_ref().unwrap().name, "qwen");
+    let feed = cfg.health_feeds[0].kubernetes.as_ref().unwrap();
+    assert_eq!(feed.port, 9200);
+    assert!(cfg.health_feeds[0].url.is_empty());
+}
+
+#[test]
+fn discovery_mistakes_have_their_paths() {
+    let yaml = DISCOVERY
+        .replace(
+            "port: 8000 }",
+            "port: 8000 }\n    endpoints: [{ url: \"http://127.0.0.1:8000\" }]",
+        )
+        .replace("name: qwen } }", "name: qwen }, port: 8000 }")
+        .replace(
+            "- kubernetes: {",
+            "- url: http://127.0.0.1:9200/v1/health\n    kubernetes: {",
+        );
+    assert_errors(
+        &errors(&yaml),
+        &[
+            "backends[0].endpoints: a backend with discovery takes its endpoints from it",
+            "backends[1].discovery.kubernetes.port: comes from the InferencePool",
+            "health_feeds[0]: has both url and kubernetes",
+        ],
+    );
+    let no_source = DISCOVERY.replace(
+        "    discovery:\n      kubernetes: { inference_pool: { namespace: models, name: qwen } }\n",
+        "",
+    );
+    assert_errors(
+        &errors(&no_source),
+        &["backends[1].endpoints: at least one endpoint is required (or discovery)"],
+    );
+}
