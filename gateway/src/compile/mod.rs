@@ -80,6 +80,9 @@ pub struct Compiler {
     clients: backend::Clients,
     retry_budget: Option<(BudgetKey, Arc<RetryBudget>)>,
     built: Built,
+    /// The endpoints last given by `apply_endpoints` to each backend with `discovery`: a
+    /// reload keeps them (the file has no list for such a backend).
+    discovered: HashMap<Box<str>, Vec<infergate_config::Endpoint>>,
 }
 
 impl Compiler {
@@ -90,6 +93,7 @@ impl Compiler {
             clients: Default::default(),
             retry_budget: None,
             built: Built::default(),
+            discovered: HashMap::new(),
         }
     }
 
@@ -127,25 +131,43 @@ impl Compiler {
             clients: &mut self.clients,
             metrics: &self.metrics,
         };
+        self.discovered.retain(|name, _| {
+            cfg.backends
+                .iter()
+                .any(|b| b.name.as_str() == name.as_ref() && b.discovery.is_some())
+        });
         for (i, b) in cfg.backends.iter().enumerate() {
+            // A discovered backend is built with the endpoints discovery last gave it.
+            let found = b.discovery.as_ref().map(|_| {
+                Arc::new(infergate_config::Backend {
+                    endpoints: self
+                        .discovered
+                        .get(b.name.as_str())
+                        .cloned()
+                        .unwrap_or_default(),
+                    ..b.clone()
+                })
+            });
+            let effective = found.as_deref().unwrap_or(b);
             let kept = self
                 .built
                 .backend_config(&b.name)
-                .filter(|old| *old == b)
+                .filter(|old| *old == effective)
                 .and_then(|_| self.built.backends.get(b.name.as_str()))
                 .map(|old| old.rt.clone());
             let rt = match kept {
                 Some(rt) => rt,
                 None => {
                     rebuilt.backends += 1;
-                    match backend::build(&mut parts, &format!("backends[{i}]"), b, &mut errs) {
+                    let path = format!("backends[{i}]");
+                    match backend::build(&mut parts, &path, effective, &mut errs) {
                         Some(rt) => rt,
                         None => continue,
                     }
                 }
             };
             backends.insert(Box::<str>::from(b.name.as_str()), rt.clone());
-            ordered.push((i, rt));
+            ordered.push((i, rt, found));
         }
 
         let old_cfg = self.built.config.as_deref();
@@ -215,18 +237,18 @@ impl Compiler {
             labels,
             pin_header: HeaderName::from_bytes(cfg.pin_header.as_bytes())
                 .unwrap_or(HeaderName::from_static("x-infergate-variant")),
-            backends: ordered.iter().map(|(_, rt)| rt.clone()).collect(),
+            backends: ordered.iter().map(|(_, rt, _)| rt.clone()).collect(),
         };
         if !hist_same && !hist {
             self.metrics.clear_endpoint_histograms();
         }
         let new_backends: HashMap<Box<str>, BuiltBackend> = ordered
             .into_iter()
-            .map(|(index, rt)| {
+            .map(|(index, rt, replaced)| {
                 let name = Box::<str>::from(cfg.backends[index].name.as_str());
                 let b = BuiltBackend {
                     index,
-                    replaced: None,
+                    replaced,
                     rt,
                 };
                 (name, b)
@@ -266,6 +288,7 @@ impl Compiler {
         };
         let index = old.index;
         let old_rt = old.rt.clone();
+        let discovered = old_cfg.discovery.is_some().then(|| endpoints.clone());
         let cfg = Arc::new(infergate_config::Backend {
             endpoints,
             ..old_cfg.clone()
@@ -344,6 +367,9 @@ impl Compiler {
         );
         self.built.table = Some(table.clone());
         self.registry.sweep();
+        if let Some(eps) = discovered {
+            self.discovered.insert(name.into(), eps);
+        }
         Ok((table, rebuilt))
     }
 }

@@ -202,3 +202,57 @@ async fn models_list_is_openai_shaped() {
     assert_eq!(v["data"][0]["id"], "ma");
     assert_eq!(v["data"][0]["object"], "model");
 }
+
+const FOUND: &str = "{ name: d, discovery: { kubernetes: { namespace: models, selector: { app: vllm }, port: 8000 } } }, \
+                     { name: b, endpoints: [{url: 'http://127.0.0.1:3'}] }";
+
+fn urls(t: &Table, backend: &str) -> Vec<String> {
+    t.backend(backend)
+        .unwrap()
+        .endpoints
+        .iter()
+        .map(|e| e.state.url.to_string())
+        .collect()
+}
+
+#[test]
+fn a_reload_keeps_what_discovery_found() {
+    let mut c = Compiler::new(Arc::new(Metrics::new().unwrap()));
+    let models = "{ name: md, backend: d }, { name: mb, backend: b }";
+    let (t0, _) = c.compile_counted(&config(FOUND, models, "")).unwrap();
+    assert!(urls(&t0, "d").is_empty(), "nothing found yet");
+    let (t1, _) = c
+        .apply_endpoints(
+            "d",
+            endpoints(&["http://127.0.0.1:7", "http://127.0.0.1:8"]),
+        )
+        .unwrap();
+    assert_eq!(urls(&t1, "d"), ["http://127.0.0.1:7", "http://127.0.0.1:8"]);
+
+    // The same file again: nothing is rebuilt and the found endpoints stay.
+    let (t2, r) = c.compile_counted(&config(FOUND, models, "")).unwrap();
+    assert_eq!(r, Rebuilt::default());
+    assert!(Arc::ptr_eq(
+        t1.backend("d").unwrap(),
+        t2.backend("d").unwrap()
+    ));
+
+    // A changed setting of the discovered backend rebuilds it with the found endpoints.
+    let changed = FOUND.replace(
+        "port: 8000 } }",
+        "port: 8000 } }, retry: { max_attempts: 2 }",
+    );
+    let (t3, r) = c.compile_counted(&config(&changed, models, "")).unwrap();
+    assert_eq!(r.backends, 1);
+    assert_eq!(urls(&t3, "d"), ["http://127.0.0.1:7", "http://127.0.0.1:8"]);
+
+    // A backend that leaves the file forgets what was found for it.
+    let static_d = FOUND.replace(
+        "discovery: { kubernetes: { namespace: models, selector: { app: vllm }, port: 8000 } }",
+        "endpoints: [{url: 'http://127.0.0.1:9'}]",
+    );
+    let (t4, _) = c.compile_counted(&config(&static_d, models, "")).unwrap();
+    assert_eq!(urls(&t4, "d"), ["http://127.0.0.1:9"]);
+    let (t5, _) = c.compile_counted(&config(FOUND, models, "")).unwrap();
+    assert!(urls(&t5, "d").is_empty());
+}

@@ -105,7 +105,8 @@ impl WriterHandle {
     }
 
     /// Replaces the endpoints of one backend, rebuilding only what depends on it. Endpoints
-    /// that stay keep their state. A later config reload applies the file's list again.
+    /// that stay keep their state. A later config reload applies the file's list again, except
+    /// to a backend with `discovery`, which keeps the last set given here.
     pub async fn apply_endpoints(
         &self,
         backend: &str,
