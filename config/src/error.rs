@@ -18,6 +18,28 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl ConfigError {
+    /// An error of the YAML parser (syntax, type or unknown field) at `path`, with its line and
+    /// column.
+    pub(crate) fn from_yaml(path: String, inner: &serde_yaml_ng::Error) -> ConfigError {
+        let mut reason = inner.to_string();
+        // serde_yaml_ng may lead with the path itself; it is shown once, in front.
+        if let Some((head, rest)) = reason.split_once(": ") {
+            if !head.is_empty() && !head.contains(' ') && path.starts_with(head) {
+                reason = rest.to_string();
+            }
+        }
+        if let Some(loc) = inner.location() {
+            // serde_yaml_ng appends its own location; keep one, in a fixed form.
+            if let Some(cut) = reason.find(" at line ") {
+                reason.truncate(cut);
+            }
+            reason = format!("{reason} (line {}, column {})", loc.line(), loc.column());
+        }
+        ConfigError { path, reason }
+    }
+}
+
 /// All problems found in a config file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<ConfigError>);

@@ -7,6 +7,7 @@
 //! the data path.
 
 mod discovery;
+pub mod env;
 mod error;
 mod labels;
 mod model;
@@ -25,34 +26,15 @@ pub use units::{ByteSize, Dur};
 pub use validate::validate;
 
 impl Config {
-    /// Parses and validates a YAML document.
+    /// Parses and validates a YAML document, expanding environment variables in its values
+    /// (see [`env`]) from the process's environment.
     pub fn from_yaml(text: &str) -> Result<Config, ConfigErrors> {
-        // Tracking the path of every value costs a third of the parse; it is needed only to
-        // report an error, so a document that fails is parsed again with it.
-        if let Ok(cfg) = serde_yaml_ng::from_str::<Config>(text) {
-            validate(&cfg)?;
-            return Ok(cfg);
-        }
-        let de = serde_yaml_ng::Deserializer::from_str(text);
-        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let mut reason = inner.to_string();
-            // serde_yaml_ng may lead with the path itself; it is shown once, in front.
-            if let Some((head, rest)) = reason.split_once(": ") {
-                if !head.is_empty() && !head.contains(' ') && path.starts_with(head) {
-                    reason = rest.to_string();
-                }
-            }
-            if let Some(loc) = inner.location() {
-                // serde_yaml_ng appends its own location; keep one, in a fixed form.
-                if let Some(cut) = reason.find(" at line ") {
-                    reason.truncate(cut);
-                }
-                reason = format!("{reason} (line {}, column {})", loc.line(), loc.column());
-            }
-            ConfigErrors(vec![ConfigError { path, reason }])
-        })?;
+        Config::from_yaml_env(text, &env::process_env)
+    }
+
+    /// [`Config::from_yaml`] with the environment given by `lookup`.
+    pub fn from_yaml_env(text: &str, lookup: env::Lookup<'_>) -> Result<Config, ConfigErrors> {
+        let cfg: Config = env::from_yaml(text, lookup)?;
         validate(&cfg)?;
         Ok(cfg)
     }
