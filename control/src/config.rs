@@ -1,6 +1,7 @@
 //! `control.yaml`: what the control process watches and how it reacts.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use infergate_config::Dur;
 use infergate_gpu::policy::PolicyConfig;
@@ -24,6 +25,65 @@ pub struct ControlConfig {
     /// Model caches to warm at start (docs/warmup.md); more can be started with
     /// `POST /v1/warmup`.
     pub warmup: Vec<WarmupJobConfig>,
+    /// Which pods hold which GPUs, read from the kubelet's PodResources API and published on
+    /// the health feed. Off when absent.
+    pub pod_resources: Option<PodResourcesSettings>,
+}
+
+/// How the kubelet's PodResources API is read.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PodResourcesSettings {
+    /// The kubelet's socket. Default `/var/lib/kubelet/pod-resources/kubelet.sock`.
+    pub socket: PathBuf,
+    /// Resource names whose devices are GPUs. Default `["nvidia.com/gpu"]`.
+    pub resources: Vec<String>,
+    /// Time between two `List` calls. Default `10s`.
+    pub interval: Dur,
+    /// Longest a `List` call may take, connecting included. Default `5s`.
+    pub timeout: Dur,
+}
+
+impl Default for PodResourcesSettings {
+    fn default() -> Self {
+        PodResourcesSettings {
+            socket: PathBuf::from(infergate_podresources::DEFAULT_SOCKET),
+            resources: vec!["nvidia.com/gpu".into()],
+            interval: Dur::secs(10),
+            timeout: Dur::secs(5),
+        }
+    }
+}
+
+impl PodResourcesSettings {
+    /// The problems with these settings, each with its field's path.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.socket.as_os_str().is_empty() {
+            out.push("pod_resources.socket: must not be empty".to_owned());
+        }
+        if self.resources.is_empty() {
+            out.push("pod_resources.resources: must name at least one resource".to_owned());
+        }
+        for (i, r) in self.resources.iter().enumerate() {
+            if r.trim().is_empty() {
+                out.push(format!("pod_resources.resources[{i}]: must not be empty"));
+            }
+        }
+        if self.interval.get() < Duration::from_millis(100) {
+            out.push(format!(
+                "pod_resources.interval: {}: must be at least 100ms",
+                self.interval
+            ));
+        }
+        if self.timeout.get().is_zero() {
+            out.push(format!(
+                "pod_resources.timeout: {}: must be positive",
+                self.timeout
+            ));
+        }
+        out
+    }
 }
 
 /// A warmup job in `control.yaml`: `source` is an `http(s)://` base URL or a directory.
@@ -105,8 +165,14 @@ impl ControlConfig {
         let de = serde_yaml_ng::Deserializer::from_str(&text);
         let cfg: ControlConfig = serde_path_to_error::deserialize(de)
             .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))?;
-        if let Err(errors) = cfg.remediation.config.validate() {
-            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let mut list: Vec<String> = match cfg.remediation.config.validate() {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        };
+        if let Some(p) = &cfg.pod_resources {
+            list.extend(p.problems());
+        }
+        if !list.is_empty() {
             anyhow::bail!("{}: {}", path.display(), list.join("; "));
         }
         Ok(cfg)
@@ -153,6 +219,45 @@ mod tests {
         let err = ControlConfig::load(&path).unwrap_err().to_string();
         assert!(
             err.contains("remediation.max_concurrent_nodes") && err.contains("control.yaml"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn pod_resources_are_off_when_absent_and_validated() {
+        let dir =
+            std::env::temp_dir().join(format!("infergate-control-cfg-pods-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("control.yaml");
+        std::fs::write(&path, "node: a\n").unwrap();
+        assert!(ControlConfig::load(&path).unwrap().pod_resources.is_none());
+        std::fs::write(&path, "node: a\npod_resources: {}\n").unwrap();
+        let on = ControlConfig::load(&path).unwrap().pod_resources.unwrap();
+        assert_eq!(
+            on.socket,
+            PathBuf::from("/var/lib/kubelet/pod-resources/kubelet.sock")
+        );
+        assert_eq!(on.resources, vec!["nvidia.com/gpu".to_owned()]);
+        assert_eq!(on.interval.get(), Duration::from_secs(10));
+        std::fs::write(
+            &path,
+            "node: a\npod_resources: { socket: /k.sock, resources: [\"\"], interval: 10ms, timeout: 0s }\n",
+        )
+        .unwrap();
+        let err = ControlConfig::load(&path).unwrap_err().to_string();
+        for want in [
+            "control.yaml",
+            "pod_resources.resources[0]: must not be empty",
+            "pod_resources.interval: 10ms: must be at least 100ms",
+            "pod_resources.timeout: 0s: must be positive",
+        ] {
+            assert!(err.contains(want), "{want} not in {err}");
+        }
+        std::fs::write(&path, "node: a\npod_resources: { sockets: /k.sock }\n").unwrap();
+        let err = ControlConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("pod_resources") && err.contains("sockets"),
             "{err}"
         );
         let _ = std::fs::remove_dir_all(&dir);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use infergate_gpu::health::{GpuState, Severity};
-pub use infergate_wire::feed::{FeedDoc, FeedGpu, FeedModel, GpuHealth};
+pub use infergate_wire::feed::{FeedDoc, FeedGpu, FeedModel, FeedPod, FeedPodGpu, GpuHealth};
 use tokio::sync::watch;
 
 /// The one writer of the feed, and its readers.
@@ -42,6 +42,8 @@ impl Feed {
                 });
             doc.read_at_ms = read_at_ms;
             doc.gpus = gpus;
+            // New GPU UUIDs can resolve (or unresolve) the indexes of the pods' GPUs.
+            let changed = fill_indexes(&mut doc.pods, &doc.gpus) || changed;
             if changed {
                 doc.version += 1;
             }
@@ -56,6 +58,20 @@ impl Feed {
                 return false;
             }
             doc.models = models;
+            doc.version += 1;
+            true
+        });
+    }
+
+    /// Publishes which pods hold which GPUs; each GPU's index is filled from the UUIDs the GPUs
+    /// reported.
+    pub fn publish_pods(&self, mut pods: Vec<FeedPod>) {
+        self.tx.send_if_modified(|doc| {
+            fill_indexes(&mut pods, &doc.gpus);
+            if doc.pods == pods {
+                return false;
+            }
+            doc.pods = pods;
             doc.version += 1;
             true
         });
@@ -83,6 +99,32 @@ fn to_feed(g: GpuState) -> FeedGpu {
         reasons: g.reasons,
         read_at_ms: g.read_at_ms,
     }
+}
+
+/// Sets the index of every pod's GPU from `gpus`; true when an index changed.
+fn fill_indexes(pods: &mut [FeedPod], gpus: &[FeedGpu]) -> bool {
+    let mut changed = false;
+    for g in pods.iter_mut().flat_map(|p| p.gpus.iter_mut()) {
+        let index = gpu_index(&g.uuid, gpus);
+        changed |= g.index != index;
+        g.index = index;
+    }
+    changed
+}
+
+/// The index of the GPU a device plugin's device ID names: a GPU UUID (`GPU-...`), a MIG
+/// device of the old form `MIG-GPU-<uuid>/<gi>/<ci>` (its parent GPU), or a plain index (the
+/// plugin's `index` ID strategy). `None` for a MIG UUID (`MIG-<uuid>`) or an ID no GPU has.
+pub fn gpu_index(id: &str, gpus: &[FeedGpu]) -> Option<u32> {
+    let by_uuid = |uuid: &str| gpus.iter().find(|g| g.uuid == uuid).map(|g| g.index);
+    if let Some(parent) = id.strip_prefix("MIG-").filter(|r| r.starts_with("GPU-")) {
+        return by_uuid(parent.split('/').next().unwrap_or(parent));
+    }
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        let n: u32 = id.parse().ok()?;
+        return gpus.iter().find(|g| g.index == n).map(|g| g.index);
+    }
+    by_uuid(id).filter(|_| !id.is_empty())
 }
 
 /// Parses `since` and `wait` from a query string; `wait` is capped at 60 s.
@@ -168,6 +210,57 @@ mod tests {
                 r#""models":[{"name":"llama","version":"v1","state":"warm"}]}"#
             )
         );
+    }
+
+    fn pod(name: &str, ids: &[&str]) -> FeedPod {
+        FeedPod {
+            namespace: "models".into(),
+            name: name.into(),
+            container: "vllm".into(),
+            gpus: ids
+                .iter()
+                .map(|u| FeedPodGpu {
+                    uuid: (*u).into(),
+                    index: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn pods_get_gpu_indexes_and_move_the_version() {
+        let feed = Feed::new("node-a");
+        feed.publish_pods(vec![pod("a", &["GPU-1"])]);
+        let v = feed.current().version;
+        assert_eq!(v, 2);
+        assert_eq!(
+            feed.current().pods[0].gpus[0].index,
+            None,
+            "no GPU read yet"
+        );
+        feed.publish_gpus(
+            vec![gpu(0, Severity::Healthy), gpu(1, Severity::Healthy)],
+            1,
+        );
+        let doc = feed.current();
+        assert_eq!(doc.version, v + 1);
+        assert_eq!(doc.pods[0].gpus[0].index, Some(1));
+        feed.publish_pods(vec![pod("a", &["GPU-1"])]);
+        assert_eq!(feed.current().version, v + 1, "the same pods are no change");
+        feed.publish_pods(vec![pod(
+            "a",
+            &["GPU-0", "MIG-GPU-1/2/0", "MIG-9f3c", "1", "7"],
+        )]);
+        let doc = feed.current();
+        assert_eq!(doc.version, v + 2);
+        let indexes: Vec<Option<u32>> = doc.pods[0].gpus.iter().map(|g| g.index).collect();
+        assert_eq!(indexes, vec![Some(0), Some(1), None, Some(1), None]);
+        feed.publish_pods(Vec::new());
+        assert!(feed.current().pods.is_empty());
+        assert_eq!(feed.current().version, v + 3);
+        assert!(!serde_json::to_string(&feed.current())
+            .unwrap()
+            .contains("pods"));
     }
 
     #[test]

@@ -416,6 +416,7 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
                 return ExitCode::from(1);
             }
         }
+        let registry_for_pods = registry.clone();
         let api = Arc::new(server::Api {
             feed: feed.clone(),
             metrics: registry,
@@ -425,10 +426,29 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
         tracing::info!(listener = "control", addr = %addr, node = %node, "listening");
         let policy = Policy::new(cfg.policy.clone());
         let interval = cfg.gpu.interval.get().max(Duration::from_millis(50));
+        let pods = match &cfg.pod_resources {
+            Some(p) => match infergate_control::pods::PodMetrics::new(&registry_for_pods) {
+                Ok(m) => Some(tokio::spawn(infergate_control::pods::run(
+                    infergate_podresources::Client::new(&p.socket, p.timeout.get()),
+                    p.resources.clone(),
+                    feed.clone(),
+                    m,
+                    p.interval.get(),
+                ))),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot register metrics");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => None,
+        };
         let control = tokio::spawn(run::run(probe, policy, feed, remediator, interval, metrics));
         signals.next().await;
         warmups.cancel_all();
         control.abort();
+        if let Some(p) = pods {
+            p.abort();
+        }
         tracing::info!("shutting down");
         ExitCode::SUCCESS
     });
