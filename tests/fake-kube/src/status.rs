@@ -1,0 +1,55 @@
+//! Response bodies, and errors in the Kubernetes `Status` shape.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{header, Response, StatusCode};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use serde_json::{json, Value};
+
+/// The body of every response: a whole JSON document or a watch stream.
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
+
+/// A JSON response.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// A `Status` object with `status: Failure`.
+pub(crate) fn failure(code: StatusCode, reason: &str, message: &str, details: Value) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": details,
+        "code": code.as_u16(),
+    })
+}
+
+/// An error response: the status code with a `Status` body.
+pub(crate) fn error(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
+    json_response(code, &failure(code, reason, message, json!({})))
+}
+
+/// 410 Gone with reason `Expired`, as for a list or watch from a compacted resourceVersion.
+pub(crate) fn expired(message: &str) -> Value {
+    failure(StatusCode::GONE, "Expired", message, json!({}))
+}
+
+/// 404 for a path the fake does not serve.
+pub(crate) fn not_served() -> Response<Body> {
+    error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+}
