@@ -149,6 +149,8 @@ fn endpoints(gw: &Gateway) -> serde_json::Value {
                     json!({
                         "url": s.url,
                         "labels": e.labels,
+                        "source": if b.discovered { "kubernetes" } else { "static" },
+                        "age_s": now.saturating_duration_since(s.since).as_secs(),
                         "state": if ejection.is_some() { "ejected" } else { "healthy" },
                         "in_flight": s.in_flight(),
                         "latency_ms": s.latency().map(|d| d.as_secs_f64() * 1000.0),

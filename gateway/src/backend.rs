@@ -41,6 +41,8 @@ impl RetryPolicy {
 /// A backend as the data path uses it.
 pub struct BackendRt {
     pub name: Box<str>,
+    /// Its endpoints come from discovery (`"kubernetes"`), not from the config file.
+    pub discovered: bool,
     pub endpoints: Vec<EndpointRt>,
     pub timeouts: Timeouts,
     pub max_in_flight: Option<u32>,

@@ -2,28 +2,44 @@
 //! writer task: feed documents reach it as messages, and it applies them to the endpoints of
 //! the live table (and to the endpoints of every new table before it is published).
 //!
-//! An endpoint is taken out when its `node` label names a feed's node and its `gpus` label
-//! (`"1"` or `"0,1"`) names an unhealthy GPU (an endpoint with a `node` but no `gpus` label is
-//! out when any GPU of its node is). It comes back `hold_down` after its GPUs recover. An
+//! An endpoint is taken out when its `node` label names a feed's node and one of its GPUs is
+//! unhealthy. Its GPUs are, in order: those the feed lists for its `pod` label (`namespace/name`,
+//! from the kubelet's PodResources API; a pod the feed does not list holds none), those its
+//! `gpus` label names (`"1"` or `"0,1"`), or else every GPU of its node. It comes back `hold_down` after its GPUs recover. An
 //! endpoint with `require_warm` waits until the feed of its node reports its model warm.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use infergate_wire::feed::{FeedDoc, FeedModel, GpuHealth};
+use infergate_wire::feed::{FeedDoc, FeedModel, FeedPodGpu, GpuHealth};
 use tokio::time::Instant;
 
 use crate::backend::{BackendRt, EndpointRt};
 
-/// One feed's last word: each unhealthy GPU with its reasons, and the models' warm state.
+/// One feed's last word: each unhealthy GPU with its reasons, the models' warm state, and
+/// which pod holds which GPU.
 struct NodeState {
     node: String,
-    bad: BTreeMap<u32, String>,
+    bad: BTreeMap<u32, Bad>,
     models: Vec<FeedModel>,
+    /// `namespace/name` -> its GPUs; `None` when the feed does not read PodResources.
+    pods: Option<HashMap<String, Vec<FeedPodGpu>>>,
 }
 
-/// A node's unhealthy GPUs (with reasons) and its models, from every feed about it.
-type NodeView = (Vec<(u32, String)>, Vec<FeedModel>);
+/// An unhealthy GPU: its UUID and the reasons.
+#[derive(Clone)]
+struct Bad {
+    uuid: String,
+    reason: String,
+}
+
+/// What the feeds say about one node.
+#[derive(Default)]
+struct NodeView {
+    bad: Vec<(u32, Bad)>,
+    models: Vec<FeedModel>,
+    pods: Option<HashMap<String, Vec<FeedPodGpu>>>,
+}
 
 /// Every feed's last document, by feed URL.
 #[derive(Default)]
@@ -40,14 +56,31 @@ impl FeedState {
             .gpus
             .iter()
             .filter(|g| g.state == GpuHealth::Unhealthy)
-            .map(|g| (g.index, g.reasons.join("; ")))
+            .map(|g| {
+                let bad = Bad {
+                    uuid: g.uuid.clone(),
+                    reason: g.reasons.join("; "),
+                };
+                (g.index, bad)
+            })
             .collect();
+        let pods = (!doc.pods.is_empty()).then(|| {
+            let mut by_pod: HashMap<String, Vec<FeedPodGpu>> = HashMap::new();
+            for p in &doc.pods {
+                by_pod
+                    .entry(format!("{}/{}", p.namespace, p.name))
+                    .or_default()
+                    .extend(p.gpus.iter().cloned());
+            }
+            by_pod
+        });
         self.feeds.insert(
             feed.to_owned(),
             NodeState {
                 node: doc.node.clone(),
                 bad,
                 models: doc.models.clone(),
+                pods,
             },
         );
         self.index();
@@ -64,8 +97,14 @@ impl FeedState {
         self.by_node.clear();
         for s in self.feeds.values() {
             let e = self.by_node.entry(s.node.clone()).or_default();
-            e.0.extend(s.bad.iter().map(|(g, r)| (*g, r.clone())));
-            e.1.extend(s.models.iter().cloned());
+            e.bad.extend(s.bad.iter().map(|(g, b)| (*g, b.clone())));
+            e.models.extend(s.models.iter().cloned());
+            if let Some(pods) = &s.pods {
+                let mine = e.pods.get_or_insert_with(HashMap::new);
+                for (k, v) in pods {
+                    mine.entry(k.clone()).or_default().extend(v.iter().cloned());
+                }
+            }
         }
     }
 
@@ -96,7 +135,7 @@ impl FeedState {
         let known = self.by_node.get(node);
         if let Some(model) = ep.labels.get("model") {
             let version = ep.labels.get("version");
-            let models = known.map(|k| k.1.as_slice()).unwrap_or(&[]);
+            let models = known.map(|k| k.models.as_slice()).unwrap_or(&[]);
             let entry = models
                 .iter()
                 .find(|m| m.name == *model && version.is_none_or(|v| *v == m.version));
@@ -113,20 +152,25 @@ impl FeedState {
                     .set_warm(false, &format!("model {model} has no warmup on {node}")),
             }
         }
-        let bad = known.map(|k| k.0.as_slice()).unwrap_or(&[]);
-        let hit: Vec<String> = match ep.labels.get("gpus") {
-            Some(list) => {
-                let mine: Vec<u32> = list
-                    .split(',')
-                    .filter_map(|g| g.trim().parse().ok())
-                    .collect();
-                bad.iter()
-                    .filter(|(g, _)| mine.contains(g))
-                    .map(|(g, r)| format!("gpu {g}: {r}"))
-                    .collect()
-            }
-            None => bad.iter().map(|(g, r)| format!("gpu {g}: {r}")).collect(),
+        let bad = known.map(|k| k.bad.as_slice()).unwrap_or(&[]);
+        let held = known
+            .and_then(|k| k.pods.as_ref())
+            .zip(ep.labels.get("pod"))
+            .map(|(pods, pod)| pods.get(pod).map(Vec::as_slice).unwrap_or(&[]));
+        let mine = |index: u32, b: &Bad| match (held, ep.labels.get("gpus")) {
+            (Some(gpus), _) => gpus
+                .iter()
+                .any(|g| (!g.uuid.is_empty() && g.uuid == b.uuid) || g.index == Some(index)),
+            (None, Some(list)) => list
+                .split(',')
+                .any(|g| g.trim().parse::<u32>().ok() == Some(index)),
+            (None, None) => true,
         };
+        let hit: Vec<String> = bad
+            .iter()
+            .filter(|(g, b)| mine(*g, b))
+            .map(|(g, b)| format!("gpu {g}: {}", b.reason))
+            .collect();
         if hit.is_empty() {
             ep.state.set_gpu_healthy(now, hold_down);
         } else {

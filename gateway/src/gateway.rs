@@ -62,6 +62,11 @@ impl Gateway {
         self.published.status.load_full()
     }
 
+    /// Wakes on every table the writer publishes (config reloads and endpoint sets).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.changed.subscribe()
+    }
+
     /// Sends config, endpoint sets and feed documents to the writer.
     pub fn writer(&self) -> &WriterHandle {
         &self.writer

@@ -49,6 +49,7 @@ pub mod attempt;
 pub mod backend;
 pub mod body;
 pub mod compile;
+pub mod discovery;
 pub mod ejection;
 pub mod endpoint;
 pub mod error;
@@ -209,7 +210,7 @@ pub async fn start(source: Source<'_>) -> Result<Running, StartError> {
         None,
         move |req| admin::handle(admin_gw.clone(), req),
     );
-    for feed in &cfg.health_feeds {
+    for feed in cfg.health_feeds.iter().filter(|f| f.kubernetes.is_none()) {
         tasks.push(tokio::spawn(health::follow(
             gateway.writer().clone(),
             gateway.metrics().clone(),
@@ -217,6 +218,7 @@ pub async fn start(source: Source<'_>) -> Result<Running, StartError> {
             feed.stale_after.get(),
         )));
     }
+    tasks.push(discovery::spawn(gateway.clone()));
     gateway.set_ready(true);
     tracing::info!(listener = "data", addr = %data_addr, tls = cfg.listeners.data.tls.is_some(), "listening");
     tracing::info!(listener = "admin", addr = %admin_addr, "listening");

@@ -2,9 +2,18 @@
 //! ([`crate::writer`]) to read the file and apply it; `POST /admin/reload` asks it directly. A
 //! config that fails keeps the old one serving and is reported in the log, in
 //! `infergate_config_reloads_total{result="failure"}` and in `GET /admin/config`.
+//!
+//! The watcher reads the file's content at every poll, following symlinks, and compares it
+//! with the last poll's: a change is seen whatever happened to the file's metadata. A
+//! Kubernetes ConfigMap volume is a directory where `gateway.yaml` links to
+//! `..data/gateway.yaml` and `..data` links to a timestamped directory; the kubelet updates it
+//! by writing a new timestamped directory, renaming a new link over `..data` (atomic) and
+//! removing the old directory. The path resolves to the old file or to the new one at every
+//! instant, so a poll sees the old content or the new, never a missing file, and the removal
+//! of the old directory changes nothing that the watcher reads.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
@@ -52,8 +61,9 @@ pub fn spawn(writer: WriterHandle, path: PathBuf, poll: Duration) -> Vec<JoinHan
     tasks
 }
 
-/// Modification time and size; `None` while the file cannot be read.
-async fn file_stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+/// The hash of the file's content (FNV-1a 64), read through symlinks; `None` while the file
+/// cannot be read.
+async fn file_stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
     let m = tokio::fs::metadata(path).await.ok()?;
     Some((m.modified().ok()?, m.len()))
 }
@@ -103,6 +113,49 @@ mod tests {
         const SEVERAL_POLLS: Duration = Duration::from_millis(100);
         tokio::time::sleep(SEVERAL_POLLS).await;
         assert_eq!(gw.status().version, 2);
+        for t in tasks {
+            t.abort();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_change_that_keeps_size_and_modification_time_is_applied() {
+        let dir = std::env::temp_dir().join(format!(
+            "infergate-reload-same-stamp-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gateway.yaml");
+        let (old, new) = (config("aaa"), config("bbb"));
+        let size = old.len() as u64;
+        assert_eq!(size, new.len() as u64);
+        std::fs::write(&path, &old).unwrap();
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let gw = Gateway::start(old, Some(path.clone()), metrics)
+            .await
+            .unwrap();
+        let tasks = spawn(gw.writer().clone(), path.clone(), Duration::from_millis(20));
+        // Several polls see the first content.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(gw.status().version, 1);
+        std::fs::write(&path, &new).unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(mtime).unwrap();
+        drop(f);
+        let m = std::fs::metadata(&path).unwrap();
+        assert_eq!((m.modified().unwrap(), m.len()), (mtime, size));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while gw.status().version != 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the change was never applied"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gw.snapshot().route("bbb").is_some());
+        assert_eq!(gw.status().reloads_failed, 0);
         for t in tasks {
             t.abort();
         }

@@ -95,6 +95,7 @@ pub fn build(
     };
     Some(Arc::new(BackendRt {
         name: b.name.as_str().into(),
+        discovered: b.discovery.is_some(),
         endpoints,
         timeouts: Timeouts {
             connect: t.connect.get(),

@@ -30,6 +30,8 @@ fn millis_since_epoch(t: Instant) -> u64 {
 #[derive(Debug)]
 pub struct EndpointState {
     pub url: Box<str>,
+    /// When the endpoint entered the gateway's tables (kept while it stays in them).
+    pub since: Instant,
     in_flight: AtomicU32,
     consecutive_failures: AtomicU32,
     /// Milliseconds since [`epoch`] until which the endpoint is ejected; 0 when it is not.
@@ -58,6 +60,7 @@ impl EndpointState {
     pub fn new(url: &str) -> Self {
         EndpointState {
             url: url.into(),
+            since: Instant::now(),
             in_flight: AtomicU32::new(0),
             consecutive_failures: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),

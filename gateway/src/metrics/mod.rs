@@ -11,6 +11,7 @@
 //! (`metrics.endpoint_histograms`).
 
 mod buckets;
+mod discovery;
 mod handles;
 mod outcome;
 
@@ -22,6 +23,7 @@ use prometheus::{
 };
 
 pub use buckets::{DURATION_BUCKETS, TPOT_BUCKETS, TTFT_BUCKETS};
+pub use discovery::DiscoveryMetrics;
 pub use handles::{EndpointMetrics, RouteMetrics, VariantMetrics};
 pub use outcome::Outcome;
 
@@ -55,6 +57,7 @@ pub struct Metrics {
     closed: IntCounterVec,
     shadow: IntCounterVec,
     feed_stale: IntGaugeVec,
+    discovery: discovery::DiscoveryFamilies,
     rejected: [OnceLock<IntCounter>; Outcome::ALL.len()],
 }
 
@@ -215,6 +218,7 @@ impl Metrics {
             &["version"],
         )?;
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let discovery = discovery::DiscoveryFamilies::new(&r)?;
         Ok(Metrics {
             registry: r,
             families: Arc::new(families),
@@ -224,6 +228,7 @@ impl Metrics {
             closed,
             shadow,
             feed_stale,
+            discovery,
             rejected: Default::default(),
         })
     }
@@ -330,6 +335,16 @@ impl Metrics {
 
     pub fn feed_stale(&self, feed: &str) -> IntGauge {
         self.feed_stale.with_label_values(&[feed])
+    }
+
+    /// The series of discovery source `source` (a backend's name, or `health_feeds[N]`).
+    pub fn discovery(&self, source: &str) -> DiscoveryMetrics {
+        self.discovery.source(source)
+    }
+
+    /// Removes the series of a discovery source that left the config.
+    pub fn retire_discovery(&self, source: &str) {
+        self.discovery.retire(source);
     }
 
     /// The connection metrics of one listener.

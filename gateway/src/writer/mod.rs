@@ -34,6 +34,16 @@ use crate::table::Table;
 pub struct Published {
     pub table: ArcSwap<Table>,
     pub status: ArcSwap<ConfigStatus>,
+    /// Counts the tables published; tasks that follow the config or the endpoints
+    /// (discovery) subscribe to it.
+    pub changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Published {
+    fn store(&self, table: Table) {
+        self.table.store(Arc::new(table));
+        self.changed.send_modify(|n| *n += 1);
+    }
 }
 
 struct Writer {
@@ -87,6 +97,7 @@ pub async fn spawn(
                         reloads_failed: 0,
                         config: cfg,
                     }),
+                    changed: tokio::sync::watch::Sender::new(1),
                 }),
                 Err(e) => {
                     let _ = first_tx.send(Err(e));
@@ -219,7 +230,7 @@ impl Writer {
                 .filter(|b| !old.backends().iter().any(|o| Arc::ptr_eq(o, b)));
             self.feeds.apply(new_backends, hold_down(&cfg), self.now);
         }
-        self.published.table.store(Arc::new(table));
+        self.published.store(table);
         let version = current.version + 1;
         self.published.status.store(Arc::new(ConfigStatus {
             version,
@@ -254,7 +265,7 @@ impl Writer {
         if let Some(b) = table.backend(backend) {
             self.feeds.apply([b], self.hold_down(), self.now);
         }
-        self.published.table.store(Arc::new(table));
+        self.published.store(table);
         tracing::info!(
             backend,
             endpoints = n,

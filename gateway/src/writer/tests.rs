@@ -144,3 +144,91 @@ async fn a_bad_config_keeps_the_table_and_is_recorded() {
     // No file: a reload says so.
     assert!(writer.reload(Trigger::Admin).await.is_err());
 }
+
+#[tokio::test]
+async fn a_sick_gpu_ejects_exactly_the_pod_that_holds_it() {
+    use infergate_wire::feed::{FeedPod, FeedPodGpu};
+    let (published, writer) = start(&yaml(&[1], "0s")).await;
+    // Two pods on one node, found without a `gpus` label: only PodResources tells them apart.
+    let pod = |port: u16, name: &str| infergate_config::Endpoint {
+        url: format!("http://127.0.0.1:{port}"),
+        labels: [("node", "gpu-node"), ("pod", name)].into_iter().collect(),
+        require_warm: false,
+    };
+    writer
+        .apply_endpoints(
+            "a",
+            vec![
+                pod(11, "models/a-0"),
+                pod(12, "models/a-1"),
+                pod(13, "models/cpu"),
+            ],
+        )
+        .await
+        .unwrap();
+    let gpu = |index: u32, uuid: &str, state| FeedGpu {
+        index,
+        uuid: uuid.into(),
+        state,
+        reasons: vec!["XID 79".into()],
+        read_at_ms: 0,
+    };
+    let held = |name: &str, uuid: &str| FeedPod {
+        namespace: "models".into(),
+        name: name.into(),
+        container: "vllm".into(),
+        gpus: vec![FeedPodGpu {
+            uuid: uuid.into(),
+            index: None,
+        }],
+    };
+    let doc = FeedDoc {
+        version: 2,
+        node: "gpu-node".into(),
+        gpus: vec![
+            gpu(0, "GPU-aaa", GpuHealth::Healthy),
+            gpu(1, "GPU-bbb", GpuHealth::Unhealthy),
+        ],
+        pods: vec![held("a-0", "GPU-aaa"), held("a-1", "GPU-bbb")],
+        ..Default::default()
+    };
+    writer
+        .feed("http://127.0.0.1:9/v1/health", doc.clone())
+        .await;
+    // A reply from the writer means the feed message before it was handled.
+    writer
+        .apply_endpoints("b", vec![endpoint(9)])
+        .await
+        .unwrap();
+    let ejected = |url: &str| {
+        let t = published.table.load_full();
+        let e = t
+            .backend("a")
+            .unwrap()
+            .endpoints
+            .iter()
+            .find(|e| &*e.state.url == url)
+            .map(|e| e.state.is_ejected(Instant::now()));
+        e.unwrap()
+    };
+    assert!(!ejected("http://127.0.0.1:11"), "a-0 holds the healthy GPU");
+    assert!(ejected("http://127.0.0.1:12"), "a-1 holds the sick GPU");
+    assert!(
+        !ejected("http://127.0.0.1:13"),
+        "a pod the feed lists no GPU for holds none"
+    );
+
+    // Without PodResources on the feed, a pod with no `gpus` label is out with any sick GPU.
+    let bare = FeedDoc {
+        version: 3,
+        pods: Vec::new(),
+        ..doc
+    };
+    writer.feed("http://127.0.0.1:9/v1/health", bare).await;
+    writer
+        .apply_endpoints("b", vec![endpoint(9)])
+        .await
+        .unwrap();
+    assert!(ejected("http://127.0.0.1:11"));
+    assert!(ejected("http://127.0.0.1:13"));
+}

@@ -1,0 +1,127 @@
+//! Health feeds found in the cluster: the control pods chosen by a selector, one per node. The
+//! gateway follows the feed of each node that hosts one of its endpoints (their `node`
+//! label), and only those: a feed starts when a node gains an endpoint or its control pod
+//! becomes Ready, and stops (its state dropped, failing open) when either goes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use infergate_config::{HealthFeed, PortRef};
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+
+use super::pods::endpoint;
+use super::source::{Retry, SourceState};
+use super::Task;
+use crate::gateway::Gateway;
+use crate::table::Table;
+
+/// Follows the control pods of `feed.kubernetes` and the feeds they serve, until aborted.
+pub async fn follow(client: Client, gw: Arc<Gateway>, feed: HealthFeed, state: Arc<SourceState>) {
+    let Some(spec) = &feed.kubernetes else {
+        return;
+    };
+    let api: Api<Pod> = Api::namespaced(client, &spec.namespace);
+    let config =
+        watcher::Config::default().labels(&infergate_config::selector_text(&spec.selector));
+    let mut events = watcher::watcher(api, config)
+        .backoff(Retry::default())
+        .boxed();
+    let port = PortRef::Number(spec.port);
+    let mut changes = gw.changes();
+    // Control pod name -> (node, feed URL), for the pods that are Ready.
+    let mut control: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut listing: Option<BTreeMap<String, (String, String)>> = None;
+    let mut following: HashMap<String, Task> = HashMap::new();
+    loop {
+        tokio::select! {
+            event = events.next() => {
+                let Some(event) = event else { return };
+                let event = match event {
+                    Ok(e) => e,
+                    Err(e) => {
+                        state.error(&e);
+                        continue;
+                    }
+                };
+                state.ok();
+                let put = |map: &mut BTreeMap<String, (String, String)>, p: &Pod| {
+                    let name = p.metadata.name.clone().unwrap_or_default();
+                    match endpoint(p, &port, false) {
+                        Some(e) => {
+                            let node = e.labels.get("node").unwrap_or_default().to_owned();
+                            map.insert(name, (node, format!("{}/v1/health", e.url)));
+                        }
+                        None => {
+                            map.remove(&name);
+                        }
+                    }
+                };
+                match event {
+                    Event::Init => {
+                        listing = Some(BTreeMap::new());
+                        continue;
+                    }
+                    Event::InitApply(p) => {
+                        if let Some(l) = listing.as_mut() {
+                            put(l, &p);
+                        }
+                        continue;
+                    }
+                    Event::InitDone => control = listing.take().unwrap_or_default(),
+                    Event::Apply(p) => put(&mut control, &p),
+                    Event::Delete(p) => {
+                        control.remove(p.metadata.name.as_deref().unwrap_or_default());
+                    }
+                }
+            }
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+        let wanted = wanted_feeds(&gw.snapshot(), &control);
+        following.retain(|url, _| {
+            let keep = wanted.contains(url);
+            if !keep {
+                tracing::info!(feed = %url, "no longer following the health feed");
+                let (writer, url) = (gw.writer().clone(), url.clone());
+                tokio::spawn(async move { writer.feed_stale(&url).await });
+            }
+            keep
+        });
+        for url in wanted {
+            if following.contains_key(&url) {
+                continue;
+            }
+            tracing::info!(feed = %url, "following the health feed");
+            let task = tokio::spawn(crate::health::follow(
+                gw.writer().clone(),
+                gw.metrics().clone(),
+                url.clone(),
+                feed.stale_after.get(),
+            ));
+            following.insert(url, Task(task));
+        }
+        state.objects(following.len());
+    }
+}
+
+/// The feed URLs of the control pods on nodes that host an endpoint of `table`.
+fn wanted_feeds(table: &Table, control: &BTreeMap<String, (String, String)>) -> BTreeSet<String> {
+    let nodes: HashSet<&str> = table
+        .backends()
+        .iter()
+        .flat_map(|b| b.endpoints.iter())
+        .filter_map(|e| e.labels.get("node"))
+        .collect();
+    control
+        .values()
+        .filter(|(node, _)| nodes.contains(node.as_str()))
+        .map(|(_, url)| url.clone())
+        .collect()
+}
