@@ -63,9 +63,9 @@ pub fn spawn(writer: WriterHandle, path: PathBuf, poll: Duration) -> Vec<JoinHan
 
 /// The hash of the file's content (FNV-1a 64), read through symlinks; `None` while the file
 /// cannot be read.
-async fn file_stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
-    let m = tokio::fs::metadata(path).await.ok()?;
-    Some((m.modified().ok()?, m.len()))
+async fn file_stamp(path: &std::path::Path) -> Option<u64> {
+    let bytes = tokio::fs::read(path).await.ok()?;
+    Some(crate::route::fnv1a64(&bytes))
 }
 
 #[cfg(test)]
