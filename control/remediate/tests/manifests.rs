@@ -1,42 +1,80 @@
-//! Offline validation of `deploy/k8s/*.yaml`: every document parses, has a known kind and
-//! apiVersion and its required fields; the RBAC grants exactly what remediation uses; the
-//! DaemonSet's ServiceAccount, ConfigMap and config agree with the rest.
+//! Offline validation of `deploy/k8s`. Every overlay is built with `kubectl kustomize` and each
+//! object is checked against the Kubernetes OpenAPI schema by `kubernetes-validate --strict`
+//! (PyPI; `scripts/test` installs it in `.venv`). Objects of CRDs that it has no schema for
+//! (PodMonitor) are checked here. Then what no schema knows: the RBAC grants exactly the API
+//! calls the code makes, names agree across objects (service accounts, ConfigMaps, selectors and
+//! labels, ports, PDB and HPA targets), and the configs in the ConfigMaps agree with the objects.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
-use infergate_remediate::RemediationConfig;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-fn deploy_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/k8s")
+#[path = "manifests/pods.rs"]
+mod pods;
+#[path = "manifests/rbac.rs"]
+mod rbac;
+
+/// Every overlay under deploy/k8s (`base` is part of each).
+const OVERLAYS: &[&str] = &["control", "ingress", "sidecar", "monitoring"];
+/// The Kubernetes release the objects are validated against.
+const KUBERNETES_VERSION: &str = "1.33.0";
+const IMAGE: &str = "ghcr.io/infergate/infergate:";
+/// Secrets the overlays use but do not create (docs/kubernetes.md says how to create them).
+const EXTERNAL_SECRETS: &[(&str, &str)] = &[
+    ("infergate-system", "infergate-admin"),
+    ("models", "infergate-admin"),
+    ("models", "hf-token"),
+];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// (file, document) for every YAML document under deploy/k8s.
-fn documents() -> Vec<(String, Value)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(deploy_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty());
-    let mut docs = Vec::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        for (i, de) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-            let doc = Value::deserialize(de)
-                .unwrap_or_else(|e| panic!("{name}: document {i} does not parse: {e}"));
-            if !doc.is_null() {
-                docs.push((name.clone(), doc));
-            }
+fn kubectl_kustomize(overlay: &str) -> String {
+    let dir = repo().join("deploy/k8s").join(overlay);
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run kubectl ({e}): install it (Debian package kubernetes-client)")
+        });
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The objects of every overlay, built once.
+fn overlays() -> &'static BTreeMap<&'static str, Vec<Value>> {
+    static BUILT: OnceLock<BTreeMap<&'static str, Vec<Value>>> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut all = BTreeMap::new();
+        for overlay in OVERLAYS {
+            let text = kubectl_kustomize(overlay);
+            let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&text)
+                .map(|de| Value::deserialize(de).unwrap())
+                .filter(|d| !d.is_null())
+                .collect();
+            assert!(!docs.is_empty(), "{overlay}: no objects");
+            all.insert(*overlay, docs);
         }
-    }
-    docs
+        all
+    })
+}
+
+fn objects(overlay: &str) -> &'static [Value] {
+    &overlays()[overlay]
 }
 
 fn s<'a>(v: &'a Value, path: &str) -> &'a str {
@@ -45,325 +83,375 @@ fn s<'a>(v: &'a Value, path: &str) -> &'a str {
         .unwrap_or_else(|| panic!("missing string {path} in {v}"))
 }
 
-fn find<'a>(docs: &'a [(String, Value)], kind: &str, name: &str) -> Option<&'a Value> {
-    docs.iter()
-        .map(|(_, d)| d)
-        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+fn arr<'a>(v: &'a Value, path: &str) -> &'a [Value] {
+    v.pointer(path).and_then(Value::as_array).map_or(&[], |a| a)
 }
 
-fn all<'a>(docs: &'a [(String, Value)], kind: &'a str) -> impl Iterator<Item = &'a Value> {
-    docs.iter()
-        .map(|(_, d)| d)
-        .filter(move |d| d["kind"] == kind)
+fn id(o: &Value) -> String {
+    format!(
+        "{} {}/{}",
+        s(o, "/kind"),
+        o["metadata"]["namespace"].as_str().unwrap_or("-"),
+        s(o, "/metadata/name")
+    )
 }
 
-/// Known kinds: apiVersion, namespaced, required top-level fields.
-const KINDS: &[(&str, &str, bool, &[&str])] = &[
-    ("Namespace", "v1", false, &[]),
-    ("ServiceAccount", "v1", true, &[]),
-    ("ConfigMap", "v1", true, &["/data"]),
-    (
-        "ClusterRole",
-        "rbac.authorization.k8s.io/v1",
-        false,
-        &["/rules"],
-    ),
-    (
-        "ClusterRoleBinding",
-        "rbac.authorization.k8s.io/v1",
-        false,
-        &["/roleRef", "/subjects"],
-    ),
-    ("Role", "rbac.authorization.k8s.io/v1", true, &["/rules"]),
-    (
-        "RoleBinding",
-        "rbac.authorization.k8s.io/v1",
-        true,
-        &["/roleRef", "/subjects"],
-    ),
-    (
-        "DaemonSet",
-        "apps/v1",
-        true,
-        &[
-            "/spec/selector",
-            "/spec/template/metadata/labels",
-            "/spec/template/spec/containers",
-        ],
-    ),
-    (
-        "Deployment",
-        "apps/v1",
-        true,
-        &["/spec/selector", "/spec/template"],
-    ),
-    ("Service", "v1", true, &["/spec"]),
-];
+fn find<'a>(docs: &'a [Value], kind: &str, ns: Option<&str>, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| {
+            d["kind"] == kind
+                && d["metadata"]["name"] == name
+                && ns.is_none_or(|ns| d["metadata"]["namespace"] == ns)
+        })
+        .unwrap_or_else(|| panic!("no {kind} {ns:?}/{name}"))
+}
+
+fn all<'a>(docs: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> {
+    docs.iter().filter(move |d| d["kind"] == kind)
+}
+
+fn workloads(docs: &[Value]) -> impl Iterator<Item = &Value> {
+    docs.iter()
+        .filter(|d| matches!(d["kind"].as_str(), Some("Deployment" | "DaemonSet")))
+}
+
+fn is_crd_object(o: &Value) -> bool {
+    s(o, "/apiVersion").starts_with("monitoring.coreos.com/")
+}
+
+/// `kubernetes-validate` from the virtual environment of `$PYTHON`, else the repository's .venv.
+fn kubernetes_validate() -> PathBuf {
+    let candidates: Vec<PathBuf> = std::env::var_os("PYTHON")
+        .map(PathBuf::from)
+        .and_then(|p| p.parent().map(|d| d.join("kubernetes-validate")))
+        .into_iter()
+        .chain([repo().join(".venv/bin/kubernetes-validate")])
+        .collect();
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "kubernetes-validate not found at {candidates:?}: run scripts/test, or \
+             .venv/bin/pip install kubernetes-validate"
+            )
+        })
+}
 
 #[test]
-fn every_document_has_a_known_kind_and_its_required_fields() {
-    let docs = documents();
-    for (file, d) in &docs {
-        let kind = s(d, "/kind");
-        let Some((_, api, namespaced, required)) = KINDS.iter().find(|k| k.0 == kind) else {
-            panic!("{file}: unknown kind {kind}");
-        };
-        assert_eq!(s(d, "/apiVersion"), *api, "{file}: {kind}");
-        assert!(
-            !s(d, "/metadata/name").is_empty(),
-            "{file}: {kind} without a name"
-        );
-        assert_eq!(
-            d.pointer("/metadata/namespace").is_some(),
-            *namespaced,
-            "{file}: {kind} {} namespace",
-            s(d, "/metadata/name")
-        );
-        for field in *required {
-            assert!(d.pointer(field).is_some(), "{file}: {kind} lacks {field}");
+fn every_object_validates_against_the_kubernetes_schema() {
+    let validate = kubernetes_validate();
+    for (overlay, docs) in overlays() {
+        let known: Vec<&Value> = docs.iter().filter(|d| !is_crd_object(d)).collect();
+        if known.is_empty() {
+            continue;
         }
-        // Namespaced objects live in a namespace these files create, or `default`.
-        if *namespaced {
-            let ns = s(d, "/metadata/namespace");
-            assert!(
-                ns == "default" || find(&docs, "Namespace", ns).is_some(),
-                "{file}: namespace {ns} is not created here"
-            );
+        let mut input = String::new();
+        for d in &known {
+            input.push_str("---\n");
+            input.push_str(&serde_yaml_ng::to_string(d).unwrap());
         }
+        let mut child = Command::new(&validate)
+            .args(["--strict", "--kubernetes-version", KUBERNETES_VERSION, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", validate.display()));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{overlay}: {report}");
+        // Each object passed: none was skipped for lack of a schema.
+        let passed = report.lines().filter(|l| l.contains(" passed ")).count();
+        assert_eq!(passed, known.len(), "{overlay}: {report}");
     }
 }
 
-/// (apiGroup, resource, verb) triples of a role.
-fn grants(role: &Value) -> BTreeSet<(String, String, String)> {
-    let mut out = BTreeSet::new();
-    for rule in role["rules"].as_array().unwrap() {
-        for field in ["apiGroups", "resources", "verbs"] {
-            for v in rule[field].as_array().unwrap() {
-                assert_ne!(
-                    v, "*",
-                    "wildcard in {field} of {}",
-                    role["metadata"]["name"]
+#[test]
+fn podmonitors_scrape_a_named_port_of_every_infergate_pod() {
+    let monitors: Vec<&Value> = overlays()
+        .values()
+        .flatten()
+        .filter(|o| is_crd_object(o))
+        .collect();
+    assert!(!monitors.is_empty());
+    let pods: Vec<&Value> = overlays().values().flat_map(|d| workloads(d)).collect();
+    let mut covered = BTreeSet::new();
+    for m in &monitors {
+        assert_eq!(s(m, "/apiVersion"), "monitoring.coreos.com/v1", "{}", id(m));
+        assert_eq!(s(m, "/kind"), "PodMonitor");
+        let ns = s(m, "/metadata/namespace");
+        let spec = m["spec"].as_object().unwrap();
+        let unknown: Vec<&String> = spec
+            .keys()
+            .filter(|k| !["selector", "podMetricsEndpoints"].contains(&k.as_str()))
+            .collect();
+        assert!(unknown.is_empty(), "{}: unknown fields {unknown:?}", id(m));
+        let selector = m["spec"]["selector"]["matchLabels"].as_object().unwrap();
+        assert!(!selector.is_empty());
+        let targets: Vec<&&Value> = pods
+            .iter()
+            .filter(|w| w["metadata"]["namespace"] == ns && selects(selector, w))
+            .collect();
+        assert!(!targets.is_empty(), "{} selects no pod", id(m));
+        let endpoints = arr(m, "/spec/podMetricsEndpoints");
+        assert!(!endpoints.is_empty());
+        for e in endpoints {
+            for k in e.as_object().unwrap().keys() {
+                assert!(
+                    ["port", "path", "interval"].contains(&k.as_str()),
+                    "{}: {k}",
+                    id(m)
+                );
+            }
+            assert_eq!(s(e, "/path"), "/metrics");
+            for w in &targets {
+                assert!(
+                    container_port(w, s(e, "/port")).is_some(),
+                    "{}: {} has no port {}",
+                    id(m),
+                    id(w),
+                    e["port"]
                 );
             }
         }
-        assert!(rule.get("nonResourceURLs").is_none());
-        for g in rule["apiGroups"].as_array().unwrap() {
-            for r in rule["resources"].as_array().unwrap() {
-                for v in rule["verbs"].as_array().unwrap() {
-                    out.insert((
-                        g.as_str().unwrap().to_owned(),
-                        r.as_str().unwrap().to_owned(),
-                        v.as_str().unwrap().to_owned(),
-                    ));
+        covered.extend(targets.iter().map(|w| id(w)));
+    }
+    // Every pod that runs infergate is scraped.
+    for w in &pods {
+        if pod_containers(w).any(|c| s(c, "/image").starts_with(IMAGE)) {
+            assert!(covered.contains(&id(w)), "no PodMonitor for {}", id(w));
+        }
+    }
+}
+
+/// Whether `matchLabels` selects the pods of workload `w`.
+fn selects(match_labels: &serde_json::Map<String, Value>, w: &Value) -> bool {
+    let labels = &w["spec"]["template"]["metadata"]["labels"];
+    match_labels.iter().all(|(k, v)| &labels[k] == v)
+}
+
+/// Containers and init containers of a workload's pod.
+fn pod_containers(w: &Value) -> impl Iterator<Item = &Value> {
+    arr(w, "/spec/template/spec/containers")
+        .iter()
+        .chain(arr(w, "/spec/template/spec/initContainers"))
+}
+
+/// The container port named `name` (or numbered) in the pod of `w`.
+fn container_port<'a>(w: &'a Value, name: &str) -> Option<&'a Value> {
+    pod_containers(w)
+        .flat_map(|c| arr(c, "/ports"))
+        .find(|p| p["name"] == name || name.parse::<u64>().is_ok_and(|n| p["containerPort"] == n))
+}
+
+#[test]
+fn workloads_reference_what_exists() {
+    for (overlay, docs) in overlays() {
+        let namespaces: BTreeSet<&str> = all(docs, "Namespace")
+            .map(|n| s(n, "/metadata/name"))
+            .collect();
+        for o in docs {
+            if let Some(ns) = o["metadata"]["namespace"].as_str() {
+                assert!(
+                    ns == "default" || namespaces.contains(ns),
+                    "{overlay}: {} outside the namespaces created",
+                    id(o)
+                );
+            }
+        }
+        for w in workloads(docs) {
+            let ns = s(w, "/metadata/namespace");
+            let pod = &w["spec"]["template"]["spec"];
+            let selector = w["spec"]["selector"]["matchLabels"].as_object().unwrap();
+            assert!(selects(selector, w), "{}: selector vs labels", id(w));
+            match pod["serviceAccountName"].as_str() {
+                Some(sa) => {
+                    find(docs, "ServiceAccount", Some(ns), sa);
+                }
+                None => assert_eq!(pod["automountServiceAccountToken"], false, "{}", id(w)),
+            }
+            for v in arr(pod, "/volumes") {
+                if let Some(cm) = v["configMap"]["name"].as_str() {
+                    find(docs, "ConfigMap", Some(ns), cm);
+                }
+            }
+            for c in pod_containers(w) {
+                for e in arr(c, "/env") {
+                    if let Some(name) = e
+                        .pointer("/valueFrom/secretKeyRef/name")
+                        .and_then(Value::as_str)
+                    {
+                        assert!(
+                            EXTERNAL_SECRETS.contains(&(ns, name)),
+                            "{}: Secret {name}",
+                            id(w)
+                        );
+                    }
+                }
+                for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                    if let Some(port) = c[probe]["httpGet"]["port"].as_str() {
+                        assert!(
+                            arr(c, "/ports").iter().any(|p| p["name"] == port),
+                            "{}: {probe} port {port}",
+                            id(w)
+                        );
+                    }
+                }
+                if let Some(i) = arr(c, "/args").iter().position(|a| a == "--config") {
+                    let path = s(c, &format!("/args/{}", i + 1));
+                    config_file(docs, w, c, path);
                 }
             }
         }
+        for svc in all(docs, "Service") {
+            let ns = s(svc, "/metadata/namespace");
+            let selector = svc["spec"]["selector"].as_object().unwrap();
+            let targets: Vec<&Value> = workloads(docs)
+                .filter(|w| w["metadata"]["namespace"] == ns && selects(selector, w))
+                .collect();
+            assert_eq!(targets.len(), 1, "{}", id(svc));
+            for p in arr(svc, "/spec/ports") {
+                let target = p["targetPort"]
+                    .as_str()
+                    .map_or_else(|| p["targetPort"].to_string(), str::to_owned);
+                assert!(
+                    container_port(targets[0], &target).is_some(),
+                    "{}: targetPort {target}",
+                    id(svc)
+                );
+            }
+        }
+        for pdb in all(docs, "PodDisruptionBudget") {
+            let ns = s(pdb, "/metadata/namespace");
+            let selector = pdb["spec"]["selector"]["matchLabels"].as_object().unwrap();
+            let n = workloads(docs)
+                .filter(|w| w["metadata"]["namespace"] == ns && selects(selector, w))
+                .count();
+            assert_eq!(n, 1, "{}", id(pdb));
+        }
+        for hpa in all(docs, "HorizontalPodAutoscaler") {
+            let target = &hpa["spec"]["scaleTargetRef"];
+            let d = find(
+                docs,
+                s(target, "/kind"),
+                Some(s(hpa, "/metadata/namespace")),
+                s(target, "/name"),
+            );
+            assert_eq!(target["apiVersion"], d["apiVersion"]);
+            assert!(hpa["spec"]["minReplicas"].as_u64().unwrap() >= 2);
+            assert!(d["spec"]["replicas"].as_u64().unwrap() >= 2);
+            // CPU utilisation needs a CPU request on every container.
+            for c in pod_containers(d) {
+                assert!(c.pointer("/resources/requests/cpu").is_some(), "{}", id(d));
+            }
+        }
     }
-    out
 }
 
-fn triples(list: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
-    list.iter()
-        .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string()))
-        .collect()
+/// The ConfigMap file at `path` in container `c` of `w`: mounted as a directory (no subPath, so
+/// updates reach it), the key present. Returns its text.
+fn config_file<'a>(docs: &'a [Value], w: &Value, c: &Value, path: &str) -> &'a str {
+    let (dir, file) = path.rsplit_once('/').unwrap();
+    let mount = arr(c, "/volumeMounts")
+        .iter()
+        .find(|m| m["mountPath"] == dir)
+        .unwrap_or_else(|| panic!("{}: nothing mounted at {dir}", id(w)));
+    assert!(mount.get("subPath").is_none(), "{}: subPath", id(w));
+    assert_eq!(mount["readOnly"], true);
+    let volume = arr(w, "/spec/template/spec/volumes")
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let cm = find(
+        docs,
+        "ConfigMap",
+        w["metadata"]["namespace"].as_str(),
+        s(volume, "/configMap/name"),
+    );
+    let key = match arr(volume, "/configMap/items")
+        .iter()
+        .find(|i| i["path"] == file)
+    {
+        Some(item) => s(item, "/key").to_owned(),
+        None => file.to_owned(),
+    };
+    s(cm, &format!("/data/{key}"))
+}
+
+fn yaml(text: &str) -> Value {
+    serde_yaml_ng::from_str(text).unwrap()
+}
+
+/// gateway.yaml of the ConfigMap `ns/name`.
+fn gateway_config(docs: &[Value], ns: &str, name: &str) -> Value {
+    yaml(s(
+        find(docs, "ConfigMap", Some(ns), name),
+        "/data/gateway.yaml",
+    ))
+}
+
+/// The port of an `IP:PORT` address.
+fn port_of(address: &str) -> u64 {
+    address.rsplit_once(':').unwrap().1.parse().unwrap()
 }
 
 #[test]
-fn rbac_grants_exactly_what_remediation_uses() {
-    let docs = documents();
-    let cluster_role = find(&docs, "ClusterRole", "infergate-control").expect("ClusterRole");
-    assert_eq!(
-        grants(cluster_role),
-        triples(&[
-            ("", "nodes", "get"),
-            ("", "nodes", "list"),
-            ("", "nodes", "patch"),
-            ("", "nodes/status", "patch"),
-            ("", "pods", "list"),
-            ("", "pods", "delete"),
-            ("", "pods/eviction", "create"),
-        ])
-    );
-    let leases = find(&docs, "Role", "infergate-control-leases").expect("leases Role");
-    assert_eq!(s(leases, "/metadata/namespace"), "infergate-system");
-    assert_eq!(
-        grants(leases),
-        triples(&[
-            ("coordination.k8s.io", "leases", "get"),
-            ("coordination.k8s.io", "leases", "create"),
-            ("coordination.k8s.io", "leases", "update"),
-        ])
-    );
-    let events = find(&docs, "Role", "infergate-control-events").expect("events Role");
-    assert_eq!(
-        s(events, "/metadata/namespace"),
-        infergate_remediate::EVENT_NAMESPACE
-    );
-    assert_eq!(grants(events), triples(&[("", "events", "create")]));
-    // Nothing else grants anything.
-    assert_eq!(all(&docs, "ClusterRole").count(), 1);
-    assert_eq!(all(&docs, "Role").count(), 2);
-    for kind in ["ClusterRole", "Role"] {
-        for role in all(&docs, kind) {
-            grants(role); // no wildcard anywhere
+fn infergate_containers_are_locked_down() {
+    for docs in overlays().values() {
+        for w in workloads(docs) {
+            let pod = &w["spec"]["template"]["spec"];
+            for c in pod_containers(w).filter(|c| s(c, "/image").starts_with(IMAGE)) {
+                let sc = &c["securityContext"];
+                assert_eq!(sc["readOnlyRootFilesystem"], true, "{}", id(w));
+                assert_eq!(sc["allowPrivilegeEscalation"], false, "{}", id(w));
+                assert_eq!(sc["capabilities"], json!({"drop": ["ALL"]}), "{}", id(w));
+                let seccomp = sc["seccompProfile"]["type"]
+                    .as_str()
+                    .or(pod["securityContext"]["seccompProfile"]["type"].as_str());
+                assert_eq!(seccomp, Some("RuntimeDefault"), "{}", id(w));
+                let non_root = sc["runAsNonRoot"]
+                    .as_bool()
+                    .or(pod["securityContext"]["runAsNonRoot"].as_bool());
+                // Only the control runs as UID 0 (without capabilities): the kubelet's
+                // pod-resources socket admits root only.
+                let control = s(w, "/metadata/name") == "infergate-control";
+                assert_eq!(non_root, Some(!control), "{}", id(w));
+            }
         }
     }
 }
 
 #[test]
-fn bindings_tie_existing_roles_to_the_existing_service_account() {
-    let docs = documents();
-    let mut bound = BTreeSet::new();
-    for kind in ["ClusterRoleBinding", "RoleBinding"] {
-        for b in all(&docs, kind) {
-            let role_kind = s(b, "/roleRef/kind");
-            let role_name = s(b, "/roleRef/name");
-            assert_eq!(s(b, "/roleRef/apiGroup"), "rbac.authorization.k8s.io");
-            let role = find(&docs, role_kind, role_name).unwrap_or_else(|| {
-                panic!(
-                    "{kind} {} binds missing {role_kind} {role_name}",
-                    b["metadata"]["name"]
-                )
-            });
-            if role_kind == "Role" {
-                assert_eq!(role["metadata"]["namespace"], b["metadata"]["namespace"]);
-            }
-            for subject in b["subjects"].as_array().unwrap() {
-                assert_eq!(s(subject, "/kind"), "ServiceAccount");
-                let sa =
-                    find(&docs, "ServiceAccount", s(subject, "/name")).expect("ServiceAccount");
-                assert_eq!(sa["metadata"]["namespace"], subject["namespace"]);
-            }
-            bound.insert(format!("{role_kind}/{role_name}"));
-        }
+fn the_image_builds_the_binaries_the_manifests_run() {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/docker/Dockerfile")).unwrap();
+    for (crate_dir, bin) in [("gateway", "infergate"), ("control", "infergate-control")] {
+        let manifest = std::fs::read_to_string(repo().join(crate_dir).join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(&format!("[[bin]]\nname = \"{bin}\"")),
+            "{crate_dir}: {bin}"
+        );
+        assert!(
+            dockerfile.contains(&format!("--bin {bin} "))
+                || dockerfile.contains(&format!("--bin {bin}\n"))
+        );
     }
+    assert!(dockerfile.contains("--locked") && dockerfile.contains("--release"));
+    assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/infergate\"]"));
+    let ds = find(objects("control"), "DaemonSet", None, "infergate-control");
     assert_eq!(
-        bound,
-        BTreeSet::from([
-            "ClusterRole/infergate-control".to_owned(),
-            "Role/infergate-control-events".to_owned(),
-            "Role/infergate-control-leases".to_owned(),
-        ])
+        ds["spec"]["template"]["spec"]["containers"][0]["command"],
+        json!(["/usr/local/bin/infergate-control"])
     );
-}
-
-/// The remediation section of the ConfigMap's control.yaml, as the control process reads it.
-fn control_yaml(docs: &[(String, Value)], ns: &str, name: &str) -> Value {
-    let cm = find(docs, "ConfigMap", name).expect("ConfigMap");
-    assert_eq!(s(cm, "/metadata/namespace"), ns);
-    serde_yaml_ng::from_str(s(cm, "/data/control.yaml")).expect("control.yaml parses")
-}
-
-#[test]
-fn daemonset_references_what_exists_and_agrees_with_its_config() {
-    let docs = documents();
-    let ds = find(&docs, "DaemonSet", "infergate-control").expect("DaemonSet");
-    let ns = s(ds, "/metadata/namespace");
-    let pod = &ds["spec"]["template"]["spec"];
-
-    // Selector matches the template.
-    for (k, v) in ds["spec"]["selector"]["matchLabels"].as_object().unwrap() {
-        assert_eq!(&ds["spec"]["template"]["metadata"]["labels"][k], v);
-    }
-
-    // ServiceAccount in the same namespace.
-    let sa = find(&docs, "ServiceAccount", s(pod, "/serviceAccountName")).expect("ServiceAccount");
-    assert_eq!(s(sa, "/metadata/namespace"), ns);
-
-    // The config volume is the ConfigMap, mounted where --config points.
-    let volume = pod["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v.get("configMap").is_some())
-        .expect("a configMap volume");
-    let cm_name = s(volume, "/configMap/name");
-    let cfg = control_yaml(&docs, ns, cm_name);
-    let container = &pod["containers"][0];
-    let mount = container["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == volume["name"])
-        .expect("the config volume is mounted");
-    let args: Vec<&str> = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
-    let config_arg = args
-        .iter()
-        .position(|a| *a == "--config")
-        .map(|i| args[i + 1])
-        .expect("--config");
-    assert_eq!(args[0], "run");
-    assert_eq!(
-        config_arg,
-        format!(
-            "{}/{}",
-            s(mount, "/mountPath"),
-            s(volume, "/configMap/items/0/path")
-        )
-    );
-    assert_eq!(s(volume, "/configMap/items/0/key"), "control.yaml");
-
-    // The node name from the downward API.
-    let env = container["env"].as_array().unwrap();
-    let node_name = env
-        .iter()
-        .find(|e| e["name"] == "NODE_NAME")
-        .expect("NODE_NAME");
-    assert_eq!(
-        s(node_name, "/valueFrom/fieldRef/fieldPath"),
-        "spec.nodeName"
-    );
-
-    // Liveness on /v1/health, on the port the config listens on.
-    let port = &container["ports"][0];
-    assert_eq!(s(container, "/livenessProbe/httpGet/path"), "/v1/health");
-    assert_eq!(container["livenessProbe"]["httpGet"]["port"], port["name"]);
-    let listen = s(&cfg, "/listen");
-    assert!(
-        listen.ends_with(&format!(":{}", port["containerPort"])),
-        "{listen} vs {port}"
-    );
-
-    // NVML: the NVIDIA runtime class, or a hostPath volume for the library.
-    let hostpath = pod["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|v| v.get("hostPath").is_some());
-    assert!(pod.get("runtimeClassName").is_some() || hostpath);
-
-    // The remediation section is a valid RemediationConfig that matches the manifests.
-    let mut remediation = cfg["remediation"].clone();
-    assert_eq!(remediation["mode"], "kubernetes");
-    remediation.as_object_mut().unwrap().remove("mode");
-    let rc: RemediationConfig = serde_json::from_value(remediation).expect("remediation section");
-    rc.validate().unwrap();
-    assert_eq!(rc.namespace, ns);
-    let leases = find(&docs, "Role", "infergate-control-leases").unwrap();
-    assert_eq!(s(leases, "/metadata/namespace"), rc.namespace);
-    // The pod stays on the nodes it taints, and runs on the nodes the breaker counts.
-    let tolerates = pod["tolerations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|t| t["key"] == rc.taint_key.as_str() && t["operator"] == "Exists");
-    assert!(tolerates, "the DaemonSet must tolerate {}", rc.taint_key);
-    let (key, value) = rc.gpu_node_selector.split_once('=').unwrap();
-    assert_eq!(pod["nodeSelector"][key], value);
-}
-
-#[test]
-fn the_configmap_defaults_match_the_code() {
-    // Spelled out in the ConfigMap for operators to see; they must be the defaults.
-    let docs = documents();
-    let cfg = control_yaml(&docs, "infergate-system", "infergate-control");
-    let mut remediation = cfg["remediation"].clone();
-    remediation.as_object_mut().unwrap().remove("mode");
-    let rc: RemediationConfig = serde_json::from_value(remediation).unwrap();
-    assert_eq!(rc, RemediationConfig::default());
 }
