@@ -1,0 +1,57 @@
+//! The config loader: `infergate_config::Config::from_yaml` on any text, then the gateway's
+//! compiler (`infergate_gateway::compile::Compiler`), which builds the routing table without
+//! touching the network.
+//!
+//! - Loading never panics, and every error it reports has a reason.
+//! - A config that loads writes back (as JSON, which YAML reads) to text that loads as the same
+//!   config.
+//! - A config that loads compiles, and compiling it again with the same compiler rebuilds
+//!   nothing. TLS file paths of backends are dropped before compiling, so that no file named
+//!   by the input is read.
+
+use std::sync::Arc;
+
+use infergate_config::{Config, UpstreamTls};
+use infergate_gateway::compile::{Compiler, Rebuilt};
+use infergate_gateway::metrics::Metrics;
+
+/// Loads `text` as a config and, when it is valid, compiles it.
+pub fn check(text: &[u8]) -> Result<(), String> {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return Ok(());
+    };
+    let cfg = match Config::from_yaml(text) {
+        Ok(cfg) => cfg,
+        Err(errs) => {
+            return match errs.0.iter().find(|e| e.reason.trim().is_empty()) {
+                Some(e) => Err(format!("error at {:?} without a reason", e.path)),
+                None => Ok(()),
+            };
+        }
+    };
+    let json = serde_json::to_string(&cfg).map_err(|e| format!("cannot write {cfg:?}: {e}"))?;
+    match Config::from_yaml(&json) {
+        Ok(again) if again == cfg => {}
+        Ok(again) => {
+            return Err(format!(
+                "loaded {cfg:?}\nwrote {json}\nloaded back {again:?}"
+            ))
+        }
+        Err(e) => return Err(format!("wrote {json}\nwhich does not load: {e}")),
+    }
+    let mut cfg = cfg;
+    for b in &mut cfg.backends {
+        b.tls = UpstreamTls::default();
+    }
+    let cfg = Arc::new(cfg);
+    let metrics = Metrics::new().map_err(|e| format!("metrics: {e}"))?;
+    let mut compiler = Compiler::new(Arc::new(metrics));
+    compiler
+        .compile(&cfg)
+        .map_err(|e| format!("a valid config does not compile:\n{e}"))?;
+    match compiler.compile_counted(&cfg) {
+        Ok((_, r)) if r == Rebuilt::default() => Ok(()),
+        Ok((_, r)) => Err(format!("the same config again rebuilt {r:?}")),
+        Err(e) => Err(format!("the same config again does not compile:\n{e}")),
+    }
+}
