@@ -218,8 +218,27 @@ pub async fn start(source: Source<'_>) -> Result<Running, StartError> {
             feed.stale_after.get(),
         )));
     }
-    tasks.push(discovery::spawn(gateway.clone()));
-    gateway.set_ready(true);
+    let (supervisor, mut synced) = discovery::spawn(gateway.clone());
+    tasks.push(supervisor);
+    if discovery::discovers_endpoints(cfg) {
+        // Ready once discovery has found the endpoints (or could not within the wait):
+        // a replica that starts must not take traffic it has nowhere to send.
+        let gw = gateway.clone();
+        tasks.push(tokio::spawn(async move {
+            let wait = Duration::from_secs(30);
+            if tokio::time::timeout(wait, synced.wait_for(|s| *s))
+                .await
+                .is_err()
+            {
+                tracing::warn!("discovery found no endpoints within 30 s; ready anyway");
+            }
+            if !gw.is_draining() {
+                gw.set_ready(true);
+            }
+        }));
+    } else {
+        gateway.set_ready(true);
+    }
     tracing::info!(listener = "data", addr = %data_addr, tls = cfg.listeners.data.tls.is_some(), "listening");
     tracing::info!(listener = "admin", addr = %admin_addr, "listening");
     Ok(Running {

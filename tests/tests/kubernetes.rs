@@ -541,3 +541,22 @@ async fn a_gpu_fault_ejects_exactly_the_pod_on_that_gpu() {
         assert_eq!(served_by(gw.data).await.as_deref(), Ok("pod-a"));
     }
 }
+
+#[tokio::test]
+async fn a_replica_is_ready_only_once_discovery_found_its_endpoints() {
+    let c = cluster().await;
+    let port = shared_port(6);
+    let _a = pod_server("127.0.6.2", port, "pod-a").await;
+    c.kube.apply_pod(vllm_pod("pod-a", "127.0.6.2", port, true));
+    c.kube.set_down(true);
+    let gw = c.gateway(&discovery_config("")).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(get(gw.admin, "/readyz").await.status, 503);
+    assert!(endpoint_urls(gw.admin).await.is_empty());
+    c.kube.set_down(false);
+    wait_until("ready after the first list", WITHIN, || async {
+        get(gw.admin, "/readyz").await.status == 200
+    })
+    .await;
+    assert_eq!(served_by(gw.data).await.as_deref(), Ok("pod-a"));
+}

@@ -66,13 +66,21 @@ fn wanted(cfg: &Config) -> Vec<(String, Spec)> {
     backends.chain(feeds).collect()
 }
 
-/// Starts the supervisor: it runs until the returned task is aborted or the gateway's writer
-/// stops. With no discovery in the config it only watches for a config that has some.
-pub fn spawn(gw: Arc<Gateway>) -> JoinHandle<()> {
-    tokio::spawn(supervise(gw))
+/// Whether `cfg` takes endpoints from discovery.
+pub fn discovers_endpoints(cfg: &Config) -> bool {
+    cfg.backends.iter().any(|b| b.discovery.is_some())
 }
 
-async fn supervise(gw: Arc<Gateway>) {
+/// Starts the supervisor: it runs until the returned task is aborted or the gateway's writer
+/// stops. With no discovery in the config it only watches for a config that has some. The
+/// receiver turns `true` once every discovered backend of the first config has applied its
+/// first complete set of endpoints.
+pub fn spawn(gw: Arc<Gateway>) -> (JoinHandle<()>, tokio::sync::watch::Receiver<bool>) {
+    let (synced_tx, synced) = tokio::sync::watch::channel(false);
+    (tokio::spawn(supervise(gw, synced_tx)), synced)
+}
+
+async fn supervise(gw: Arc<Gateway>, synced: tokio::sync::watch::Sender<bool>) {
     let mut changes = gw.changes();
     let mut client: Option<kube::Client> = None;
     let mut running: HashMap<String, Running> = HashMap::new();
@@ -126,6 +134,13 @@ async fn supervise(gw: Arc<Gateway>) {
             for r in running.values_mut().filter(|r| r.task.is_none()) {
                 r.task = Some(start(c.clone(), &gw, &r.spec, r.state.clone()));
             }
+        }
+        if !*synced.borrow()
+            && running
+                .values()
+                .all(|r| matches!(r.spec, Spec::Feeds(_)) || r.state.synced())
+        {
+            synced.send_replace(true);
         }
         tokio::select! {
             changed = changes.changed() => {

@@ -1,6 +1,7 @@
 //! The health of one discovery source (a backend, or a `health_feeds` entry), kept in its
 //! metrics: objects it yields, errors, and how long it has been out of sync.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -14,6 +15,8 @@ pub struct SourceState {
     metrics: DiscoveryMetrics,
     /// Since when the source has failed, while it fails.
     broken_since: Mutex<Option<Instant>>,
+    /// Its first complete list has been applied.
+    synced: AtomicBool,
 }
 
 impl SourceState {
@@ -22,7 +25,13 @@ impl SourceState {
             name,
             metrics,
             broken_since: Mutex::new(None),
+            synced: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the source's first complete set has been applied.
+    pub fn synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
     }
 
     fn broken(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
@@ -50,8 +59,9 @@ impl SourceState {
         }
     }
 
-    /// How many objects (endpoints, feeds) the source yields now.
+    /// How many objects (endpoints, feeds) the source yields now: it has synced.
     pub fn objects(&self, n: usize) {
+        self.synced.store(true, Ordering::Release);
         self.metrics
             .objects
             .set(i64::try_from(n).unwrap_or(i64::MAX));
