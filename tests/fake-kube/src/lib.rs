@@ -50,7 +50,8 @@
 //!   [`FakeKube::compact`], which also ends every open watch: the real server only does that
 //!   when a watcher falls behind the compaction.
 //! - Continue tokens are readable (`<rv>/<namespace>/<name>`), not opaque base64.
-//! - A list at a version newer than the server's fails at once instead of waiting.
+//! - A list at a version newer than the server's gets 504 at once instead of after waiting
+//!   for it (kube's client retries 504s with backoff, up to 15 times).
 //! - While down, connections are accepted and closed at once rather than refused.
 //! - Pods are a fixed shape (one container `main`); InferencePool specs are not validated.
 

@@ -8,7 +8,7 @@ use crate::query::Query;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::shared::Shared;
 use crate::stats::Stats;
-use crate::status::{self, Body};
+use crate::status::{self, ApiError, Body};
 
 const CONTINUE_TOO_OLD: &str =
     "The provided continue parameter is too old to display a consistent list result. \
@@ -22,8 +22,8 @@ pub(crate) struct Filter {
 
 impl Filter {
     /// Parses `labelSelector` and `fieldSelector`; the error is a 400 response.
-    pub(crate) fn from_query(q: &Query, kind: Kind) -> Result<Filter, Response<Body>> {
-        let bad = |e: String| status::error(StatusCode::BAD_REQUEST, "BadRequest", &e);
+    pub(crate) fn from_query(q: &Query, kind: Kind) -> Result<Filter, ApiError> {
+        let bad = ApiError::bad_request;
         let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or("")).map_err(bad)?;
         let fields =
             FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), kind).map_err(bad)?;
@@ -36,10 +36,11 @@ impl Filter {
 }
 
 /// Parses a resourceVersion parameter; the error is a 400 response.
-pub(crate) fn parse_rv(text: &str) -> Result<u64, Response<Body>> {
+pub(crate) fn parse_rv(text: &str) -> Result<u64, ApiError> {
     text.parse().map_err(|_| {
-        let msg = format!("invalid resource version {text:?}: must be a number");
-        status::error(StatusCode::BAD_REQUEST, "BadRequest", &msg)
+        ApiError::bad_request(format!(
+            "invalid resource version {text:?}: must be a number"
+        ))
     })
 }
 
@@ -54,11 +55,11 @@ pub(crate) fn list(
             Stats::bump(&shared.stats.lists);
             status::json_response(StatusCode::OK, &body)
         }
-        Err(resp) => {
-            if resp.status() == StatusCode::GONE {
+        Err(err) => {
+            if err.code == StatusCode::GONE {
                 Stats::bump(&shared.stats.gone);
             }
-            resp
+            err.response()
         }
     }
 }
@@ -68,7 +69,7 @@ fn try_list(
     kind: Kind,
     namespace: Option<&str>,
     q: &Query,
-) -> Result<Value, Response<Body>> {
+) -> Result<Value, ApiError> {
     let filter = Filter::from_query(q, kind)?;
     let limit = match q.get("limit").filter(|l| !l.is_empty()) {
         None => None,
@@ -76,8 +77,9 @@ fn try_list(
             Ok(0) => None,
             Ok(n) => Some(n),
             Err(_) => {
-                let msg = format!("invalid limit {text:?}: must be a number");
-                return Err(status::error(StatusCode::BAD_REQUEST, "BadRequest", &msg));
+                return Err(ApiError::bad_request(format!(
+                    "invalid limit {text:?}: must be a number"
+                )));
             }
         },
     };
@@ -85,14 +87,12 @@ fn try_list(
     let (at, after) = match q.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => {
             let Some((rv, after)) = parse_token(token) else {
-                let msg = format!("invalid continue token {token:?}");
-                return Err(status::error(StatusCode::BAD_REQUEST, "BadRequest", &msg));
+                return Err(ApiError::bad_request(format!(
+                    "invalid continue token {token:?}"
+                )));
             };
             if rv < store.compacted_rv() {
-                return Err(status::json_response(
-                    StatusCode::GONE,
-                    &status::expired(CONTINUE_TOO_OLD),
-                ));
+                return Err(ApiError::expired(CONTINUE_TOO_OLD));
             }
             (rv, Some(after))
         }
@@ -137,7 +137,7 @@ fn try_list(
 
 /// The version a list without a continue token is served at, from `resourceVersion` and
 /// `resourceVersionMatch`.
-fn snapshot_version(store: &crate::store::Store, q: &Query) -> Result<u64, Response<Body>> {
+fn snapshot_version(store: &crate::store::Store, q: &Query) -> Result<u64, ApiError> {
     let rv = q.get("resourceVersion").filter(|v| !v.is_empty());
     let exact = match q.get("resourceVersionMatch").filter(|m| !m.is_empty()) {
         None | Some("NotOlderThan") => false,
@@ -145,30 +145,27 @@ fn snapshot_version(store: &crate::store::Store, q: &Query) -> Result<u64, Respo
         Some(other) => {
             let msg =
                 format!("invalid resourceVersionMatch {other:?}: must be Exact or NotOlderThan");
-            return Err(status::error(StatusCode::BAD_REQUEST, "BadRequest", &msg));
+            return Err(ApiError::bad_request(msg));
         }
     };
     let Some(rv) = rv else {
         if q.get("resourceVersionMatch").is_some_and(|m| !m.is_empty()) {
             let msg = "resourceVersionMatch is forbidden unless resourceVersion is provided";
-            return Err(status::error(StatusCode::BAD_REQUEST, "BadRequest", msg));
+            return Err(ApiError::bad_request(msg));
         }
         return Ok(store.rv());
     };
     let rv = parse_rv(rv)?;
     if rv > store.rv() {
         let msg = format!("Too large resource version: {rv}, current: {}", store.rv());
-        return Err(status::error(StatusCode::GATEWAY_TIMEOUT, "Timeout", &msg));
+        return Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", msg));
     }
     if !exact {
         return Ok(store.rv());
     }
     if rv < store.compacted_rv() {
         let msg = format!("too old resource version: {rv} ({})", store.compacted_rv());
-        return Err(status::json_response(
-            StatusCode::GONE,
-            &status::expired(&msg),
-        ));
+        return Err(ApiError::expired(msg));
     }
     Ok(rv)
 }

@@ -53,3 +53,38 @@ pub(crate) fn not_served() -> Response<Body> {
         "the server could not find the requested resource",
     )
 }
+
+/// A request the fake refuses: the HTTP status, the `Status` reason and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    pub code: StatusCode,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(
+        code: StatusCode,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    /// 410 Gone, reason `Expired`.
+    pub(crate) fn expired(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::GONE, "Expired", message)
+    }
+
+    pub(crate) fn response(&self) -> Response<Body> {
+        error(self.code, self.reason, &self.message)
+    }
+}

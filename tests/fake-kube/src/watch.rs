@@ -21,7 +21,7 @@ use crate::list::{parse_rv, Filter};
 use crate::query::Query;
 use crate::shared::Shared;
 use crate::stats::Stats;
-use crate::status::{self, Body};
+use crate::status::{self, ApiError, Body};
 use crate::store::{Change, EventType};
 
 /// How long a watch lasts when the client sends no `timeoutSeconds` (or 0).
@@ -49,7 +49,7 @@ pub(crate) fn watch(
 ) -> Response<Body> {
     let spec = match parse(kind, namespace, q) {
         Ok(spec) => spec,
-        Err(resp) => return resp,
+        Err(err) => return err.response(),
     };
     let (tx, rx) = mpsc::channel(64);
     Stats::bump(&shared.stats.watches);
@@ -63,7 +63,7 @@ pub(crate) fn watch(
     resp
 }
 
-fn parse(kind: Kind, namespace: Option<String>, q: &Query) -> Result<WatchSpec, Response<Body>> {
+fn parse(kind: Kind, namespace: Option<String>, q: &Query) -> Result<WatchSpec, ApiError> {
     let filter = Filter::from_query(q, kind)?;
     let from = match q
         .get("resourceVersion")
@@ -78,8 +78,9 @@ fn parse(kind: Kind, namespace: Option<String>, q: &Query) -> Result<WatchSpec, 
             Ok(0) => DEFAULT_TIMEOUT,
             Ok(secs) => Duration::from_secs(secs),
             Err(_) => {
-                let msg = format!("invalid timeoutSeconds {text:?}: must be a number");
-                return Err(status::error(StatusCode::BAD_REQUEST, "BadRequest", &msg));
+                return Err(ApiError::bad_request(format!(
+                    "invalid timeoutSeconds {text:?}: must be a number"
+                )));
             }
         },
     };
@@ -87,7 +88,7 @@ fn parse(kind: Kind, namespace: Option<String>, q: &Query) -> Result<WatchSpec, 
     let initial_end_marker = q.flag("sendInitialEvents");
     if initial_end_marker && !bookmarks {
         let msg = "sendInitialEvents requires allowWatchBookmarks=true";
-        return Err(status::error(StatusCode::BAD_REQUEST, "BadRequest", msg));
+        return Err(ApiError::bad_request(msg));
     }
     Ok(WatchSpec {
         kind,

@@ -1,6 +1,6 @@
 //! kube-rs' own watcher against the fake: the client the gateway uses.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: a kube client for the fake, and waiting on
 //! streams with a deadline.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use std::future::Future;
 use std::time::Duration;
