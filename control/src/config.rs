@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use infergate_config::Dur;
+use infergate_config::{env, Dur};
 use infergate_gpu::policy::PolicyConfig;
 use infergate_remediate::RemediationConfig;
 use serde::{Deserialize, Serialize};
@@ -159,12 +159,21 @@ pub struct RemediationSettings {
 }
 
 impl ControlConfig {
+    /// Reads, parses and validates `control.yaml`, expanding environment variables in its
+    /// values from the process's environment. Errors name the file and the field.
     pub fn load(path: &std::path::Path) -> anyhow::Result<ControlConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let de = serde_yaml_ng::Deserializer::from_str(&text);
-        let cfg: ControlConfig = serde_path_to_error::deserialize(de)
-            .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))?;
+        ControlConfig::from_yaml_env(&text, &env::process_env)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Parses and validates the text of `control.yaml`. `${VAR}` and `${VAR:-default}` in its
+    /// values are expanded with `lookup`, as in the gateway's config (`infergate_config::env`).
+    /// The error names each field that is wrong, with its value and the reason.
+    pub fn from_yaml_env(text: &str, lookup: env::Lookup<'_>) -> anyhow::Result<ControlConfig> {
+        let cfg: ControlConfig =
+            env::from_yaml(text, lookup).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut list: Vec<String> = match cfg.remediation.config.validate() {
             Ok(()) => Vec::new(),
             Err(errors) => errors.iter().map(ToString::to_string).collect(),
@@ -173,7 +182,7 @@ impl ControlConfig {
             list.extend(p.problems());
         }
         if !list.is_empty() {
-            anyhow::bail!("{}: {}", path.display(), list.join("; "));
+            anyhow::bail!("{}", list.join("; "));
         }
         Ok(cfg)
     }
@@ -222,6 +231,46 @@ mod tests {
             "{err}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn values_expand_environment_variables_from_the_lookup() {
+        let lookup = |name: &str| match name {
+            "NODE_NAME" => Some("gpu-7".to_owned()),
+            "POD_IP" => Some("10.0.0.9".to_owned()),
+            "DRY_RUN" => Some("true".to_owned()),
+            _ => None,
+        };
+        let cfg = ControlConfig::from_yaml_env(
+            "node: ${NODE_NAME}\nlisten: \"${POD_IP}:${PORT:-9200}\"\n\
+             gpu: { interval: \"${INTERVAL:-500ms}\" }\n\
+             remediation: { mode: off, dry_run: \"${DRY_RUN}\", max_concurrent_nodes: \"${MAX:-2}\", \
+             namespace: \"$${NS}\" }\n",
+            &lookup,
+        )
+        .unwrap();
+        assert_eq!(cfg.node.as_deref(), Some("gpu-7"));
+        assert_eq!(cfg.listen.as_deref(), Some("10.0.0.9:9200"));
+        assert_eq!(cfg.gpu.interval.get(), Duration::from_millis(500));
+        // Flattened remediation fields: a boolean and a number from expanded text.
+        assert!(cfg.remediation.config.dry_run);
+        assert_eq!(cfg.remediation.config.max_concurrent_nodes, 2);
+        assert_eq!(cfg.remediation.config.namespace, "${NS}");
+        let err = ControlConfig::from_yaml_env("node: ${NODE}\n", &lookup)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("node: environment variable NODE is not set"),
+            "{err}"
+        );
+        let err =
+            ControlConfig::from_yaml_env("gpu: { interval: \"${INTERVAL:-soon}\" }\n", &lookup)
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("gpu.interval") && err.contains("soon"),
+            "{err}"
+        );
     }
 
     #[test]
