@@ -13,7 +13,7 @@ use http::{header, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::kind::Kind;
@@ -53,7 +53,14 @@ pub(crate) fn watch(
     };
     let (tx, rx) = mpsc::channel(64);
     Stats::bump(&shared.stats.watches);
-    tokio::spawn(run(shared, spec, tx));
+    // Subscribed before answering, so that no change or bookmark request made once the
+    // client has the response is missed.
+    let wakers = Wakers {
+        changed: shared.changed.subscribe(),
+        bookmark_now: shared.bookmark_now.subscribe(),
+        _open: OpenGuard::new(&shared),
+    };
+    tokio::spawn(run(shared, spec, wakers, tx));
     let mut resp = Response::new(ChannelBody(rx).boxed());
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(
@@ -104,17 +111,32 @@ fn parse(kind: Kind, namespace: Option<String>, q: &Query) -> Result<WatchSpec, 
 /// Counts the watch as open while it lives.
 struct OpenGuard(Arc<Shared>);
 
+impl OpenGuard {
+    fn new(shared: &Arc<Shared>) -> OpenGuard {
+        shared.stats.open_watches.fetch_add(1, Ordering::Relaxed);
+        OpenGuard(Arc::clone(shared))
+    }
+}
+
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         self.0.stats.open_watches.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-async fn run(shared: Arc<Shared>, spec: WatchSpec, tx: mpsc::Sender<Bytes>) {
-    shared.stats.open_watches.fetch_add(1, Ordering::Relaxed);
-    let _open = OpenGuard(Arc::clone(&shared));
-    let mut changed = shared.changed.subscribe();
-    let mut bookmark_now = shared.bookmark_now.subscribe();
+/// What wakes a watch: store changes and on-demand bookmarks.
+struct Wakers {
+    changed: watch::Receiver<u64>,
+    bookmark_now: watch::Receiver<u64>,
+    _open: OpenGuard,
+}
+
+async fn run(shared: Arc<Shared>, spec: WatchSpec, wakers: Wakers, tx: mpsc::Sender<Bytes>) {
+    let Wakers {
+        mut changed,
+        mut bookmark_now,
+        _open,
+    } = wakers;
     let (epoch, mut cursor, mut lines) = match start(&shared, &spec) {
         Ok(started) => started,
         Err(msg) => {
