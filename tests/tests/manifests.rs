@@ -3,7 +3,8 @@
 //! (PyPI; `scripts/test` installs it in `.venv`). Objects of CRDs that it has no schema for
 //! (PodMonitor) are checked here. Then what no schema knows: the RBAC grants exactly the API
 //! calls the code makes, names agree across objects (service accounts, ConfigMaps, selectors and
-//! labels, ports, PDB and HPA targets), and the configs in the ConfigMaps agree with the objects.
+//! labels, ports, PDB and HPA targets), the configs in the ConfigMaps load with the binaries' own
+//! loaders in their containers' environment, and they agree with the objects.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,6 +17,8 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+#[path = "manifests/configs.rs"]
+mod configs;
 #[path = "manifests/pods.rs"]
 mod pods;
 #[path = "manifests/rbac.rs"]
@@ -34,7 +37,7 @@ const EXTERNAL_SECRETS: &[(&str, &str)] = &[
 ];
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    infergate_e2e::repo_root()
 }
 
 fn kubectl_kustomize(overlay: &str) -> String {
