@@ -274,3 +274,33 @@ async fn discovery_and_unserved_paths() {
         [200, 200, 200, 404, 405]
     );
 }
+
+#[tokio::test]
+async fn watch_object_follows_one_pod_by_field_selector() {
+    let (fake, api) = start_with_pods(3).await;
+    let mut events = kube::runtime::watcher::watch_object(api, "p1").boxed();
+    let first = next(&mut events, "the pod").await.unwrap();
+    assert_eq!(first.map(|p| p.name_any()).as_deref(), Some("p1"));
+    fake.delete_pod("models", "p2").unwrap();
+    fake.delete_pod("models", "p1").unwrap();
+    assert!(next(&mut events, "the delete").await.unwrap().is_none());
+    let log = fake.requests();
+    assert!(
+        log.iter()
+            .all(|r| r.query.contains("fieldSelector=metadata.name%3Dp1")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn stopping_ends_open_watches() {
+    let (fake, api) = start_with_pods(1).await;
+    let mut stream = api
+        .watch(&WatchParams::default().disable_bookmarks(), "1")
+        .await
+        .unwrap()
+        .boxed();
+    fake.stop();
+    let end = within("the stream to end", stream.next()).await;
+    assert!(!matches!(end, Some(Ok(_))), "{end:?}");
+}
