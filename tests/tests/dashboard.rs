@@ -1,8 +1,9 @@
 //! The Grafana dashboard (`deploy/grafana/infergate.json`) queries only metrics that exist: the
-//! real gateway (in front of a simulator and a closed port, following the real
-//! `infergate-control` on the fake NVML library) serves streamed and non-streamed requests, an
-//! ejection, a retry and a reload, and every metric name in the dashboard's PromQL must be a
-//! series on one of the two `/metrics` pages, with the suffix of its family's type.
+//! real gateway (in front of a simulator and a closed port, with a backend and its health feed
+//! discovered through a fake Kubernetes API server, following the real `infergate-control` on
+//! the fake NVML library) serves streamed and non-streamed requests, an ejection, a retry and a
+//! reload, and every metric name in the dashboard's PromQL must be a series on one of the two
+//! `/metrics` pages, with the suffix of its family's type.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,15 +12,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 use infergate_e2e::*;
+use infergate_fake_kube::{FakeKube, FakePod};
 use serde_json::Value;
-
-/// Used by the dashboard, not exported by any binary yet: the Kubernetes discovery metrics
-/// (docs/kubernetes.md). Checked separately below; once they are exported, delete this list.
-const NOT_YET_EXPORTED: &[&str] = &[
-    "infergate_discovery_errors_total",
-    "infergate_discovery_objects",
-    "infergate_discovery_sync_age_seconds",
-];
 
 const STREAM: &str =
     r#"{"model":"demo","messages":[{"role":"user","content":"hi"}],"max_tokens":8,"stream":true}"#;
@@ -157,25 +151,6 @@ fn the_dashboard_has_a_datasource_and_model_and_variant_variables() {
     }
 }
 
-#[test]
-fn the_names_not_yet_exported_are_the_discovery_metrics_the_dashboard_uses() {
-    let used: BTreeSet<String> = expressions(&dashboard())
-        .iter()
-        .flat_map(|e| metric_names(e))
-        .collect();
-    assert_eq!(
-        NOT_YET_EXPORTED,
-        [
-            "infergate_discovery_errors_total",
-            "infergate_discovery_objects",
-            "infergate_discovery_sync_age_seconds",
-        ]
-    );
-    for name in NOT_YET_EXPORTED {
-        assert!(used.contains(*name), "{name} is not in the dashboard");
-    }
-}
-
 async fn control_on_fake_nvml() -> (Proc, SocketAddr) {
     let dir = temp_path("dashboard-control");
     std::fs::create_dir_all(&dir).unwrap();
@@ -199,22 +174,63 @@ async fn control_on_fake_nvml() -> (Proc, SocketAddr) {
     .await
 }
 
+/// A fake Kubernetes API server with the model-server pod `models/vllm-0` at `server` and the
+/// control pod `infergate-system/control-a` at `feed`, both on `node-a`; and its kubeconfig.
+async fn cluster(server: SocketAddr, feed: SocketAddr) -> (FakeKube, String) {
+    let kube = FakeKube::start().await.unwrap();
+    let kubeconfig = temp_path("dashboard-kubeconfig");
+    kube.write_kubeconfig(&kubeconfig).unwrap();
+    kube.apply_pod(
+        FakePod::new("models", "vllm-0")
+            .label("app", "vllm")
+            .node("node-a")
+            .ip(server.ip().to_string())
+            .named_port("http", server.port())
+            .ready(true),
+    );
+    kube.apply_pod(
+        FakePod::new("infergate-system", "control-a")
+            .label("app", "infergate-control")
+            .node("node-a")
+            .ip(feed.ip().to_string())
+            .port(feed.port())
+            .ready(true),
+    );
+    (kube, kubeconfig.to_str().unwrap().to_owned())
+}
+
 #[tokio::test]
 async fn every_metric_the_dashboard_queries_is_exported() {
     let sim = Sim::start(&["--ttft-ms", "5", "--itl-ms", "2"]).await;
     let (_control, control) = control_on_fake_nvml().await;
+    let (_kube, kubeconfig) = cluster(sim.addr, control).await;
     let closed = closed_port_url();
+    // Backend `demo`: static endpoints (the simulator, and a closed port to eject). Backend
+    // `pods`: discovered, the simulator as pod vllm-0. The health feed: the control pod of
+    // node-a, found in the cluster.
     let config = format!(
         "listeners:\n  data: {{ address: \"127.0.0.1:0\" }}\n  admin: {{ address: \"127.0.0.1:0\" }}\n\
-         health_feeds:\n  - {{ url: \"http://{control}/v1/health\" }}\n\
+         health_feeds:\n  - kubernetes: {{ namespace: infergate-system, selector: {{ app: infergate-control }}, port: {} }}\n\
          backends:\n  - name: demo\n    endpoints:\n\
          \x20     - {{ url: \"{}\", labels: {{ node: node-a, gpus: \"0\" }} }}\n\
          \x20     - {{ url: \"{closed}\" }}\n\
          \x20   outlier: {{ consecutive_failures: 1 }}\n\
+         \x20 - name: pods\n\
+         \x20   discovery: {{ kubernetes: {{ namespace: models, selector: {{ app: vllm }}, port: http }} }}\n\
          models:\n  - {{ name: demo, backend: demo }}\n",
+        control.port(),
         sim.url()
     );
-    let gw = Gateway::start(&config).await;
+    let gw = Gateway::start_with_env(&config, &[("KUBECONFIG", &kubeconfig)]).await;
+    for source in ["pods", "health_feeds[0]"] {
+        gw.wait_metric(
+            "infergate_discovery_objects",
+            &[("source", source)],
+            1.0,
+            Duration::from_secs(15),
+        )
+        .await;
+    }
 
     // Streamed and plain requests until the closed endpoint was tried (a connect failure, a
     // retry on the simulator, an ejection).
@@ -252,11 +268,7 @@ async fn every_metric_the_dashboard_queries_is_exported() {
         .flat_map(|e| metric_names(e))
         .collect();
     assert!(used.len() >= 15, "{used:?}");
-    let problems: Vec<String> = used
-        .iter()
-        .filter(|n| !NOT_YET_EXPORTED.contains(&n.as_str()))
-        .filter_map(|n| exported.missing(n))
-        .collect();
+    let problems: Vec<String> = used.iter().filter_map(|n| exported.missing(n)).collect();
     assert!(
         problems.is_empty(),
         "{problems:#?}\nexported: {:?}",
