@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 /// The document on the feed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedDoc {
-    /// Grows by one on every change of `gpus`, `models` or `pods`.
+    /// Grows by one on every change of `gpus`, `models`, `pods` or `releases`.
     pub version: u64,
     /// The node the document describes.
     pub node: String,
@@ -36,6 +36,27 @@ pub struct FeedDoc {
     /// Which pods hold which GPUs, from the kubelet's PodResources API (empty when not read).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pods: Vec<FeedPod>,
+    /// The weights of the releases the control process runs (or has run): gateways apply them
+    /// to the model's split over the config's weights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<FeedRelease>,
+}
+
+/// A release's weights for one model, as gateways apply them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedRelease {
+    /// The release's name.
+    pub name: String,
+    pub model: String,
+    /// Grows with every change of this release's weights; of two documents about the same
+    /// release, the higher generation wins.
+    pub generation: u64,
+    /// Variant name -> weight, for the variants the release moves (stable and canary). A rule
+    /// whose split names all of them gets these weights; other rules keep theirs.
+    pub weights: std::collections::BTreeMap<String, u32>,
+    /// The release's state (`running`, `promoted`, `rolled_back`, ...), for display.
+    #[serde(default)]
+    pub state: String,
 }
 
 /// One GPU's state on the feed.

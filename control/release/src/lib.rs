@@ -1,0 +1,4 @@
+//! Progressive canary releases: the release spec, metrics sources (the gateways' `/metrics` or
+//! Prometheus), the gates, the step engine, its persisted state and the report.
+
+pub mod record;
