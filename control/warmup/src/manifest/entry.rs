@@ -40,8 +40,11 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// The sum of all file sizes.
+    /// The sum of all file sizes ([`Manifest::validate`] refuses a manifest whose sum does not
+    /// fit; past `u64::MAX` it stays there).
     pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files
+            .iter()
+            .fold(0u64, |total, f| total.saturating_add(f.size))
     }
 }

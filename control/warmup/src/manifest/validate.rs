@@ -10,14 +10,27 @@ impl Manifest {
     /// Checks every entry: a safe relative path (no absolute path, no `..`/`.`/empty
     /// component, no backslash or NUL, none of the names the warmup itself uses: `manifest.json`,
     /// `.infergate-verified.json`, `*.partial`, `*.partial.state`), a 64-hex-digit sha256, no
-    /// duplicate, and no path that is both a file and a directory. The error names the entry.
+    /// duplicate, no path that is both a file and a directory, and sizes whose sum fits in a
+    /// `u64`. The error names the entry.
     pub fn validate(&self, location: &str) -> Result<(), WarmupError> {
         let bad = |i: usize, path: &str, reason: String| WarmupError::InvalidManifest {
             location: location.to_string(),
             reason: format!("entry {i} ({path:?}): {reason}"),
         };
         let mut seen = HashSet::new();
+        let mut total = 0u64;
         for (i, entry) in self.files.iter().enumerate() {
+            total = total.checked_add(entry.size).ok_or_else(|| {
+                bad(
+                    i,
+                    &entry.path,
+                    format!(
+                        "size {} brings the manifest's total past {} bytes",
+                        entry.size,
+                        u64::MAX
+                    ),
+                )
+            })?;
             check_path(&entry.path).map_err(|r| bad(i, &entry.path, r))?;
             if entry.sha256.len() != 64 || !entry.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(bad(
