@@ -2,3 +2,4 @@
 //! Prometheus), the gates, the step engine, its persisted state and the report.
 
 pub mod record;
+pub mod spec;
