@@ -64,6 +64,7 @@ pub mod model_field;
 pub mod observe;
 pub mod pick;
 pub mod proxy;
+pub mod releases;
 pub mod reload;
 pub mod retry;
 pub mod route;

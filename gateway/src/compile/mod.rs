@@ -12,6 +12,7 @@ mod backend;
 mod model;
 mod registry;
 mod retire;
+mod weights;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use crate::status::unix_now;
 use crate::table::{Limits, Table};
 
 pub use model::key_source;
+pub use weights::Weights;
 
 /// The settings a retry budget was made with (ratio as bits, floor).
 type BudgetKey = (u64, u32);
@@ -83,6 +85,10 @@ pub struct Compiler {
     /// The endpoints last given by `apply_endpoints` to each backend with `discovery`: a
     /// reload keeps them (the file has no list for such a backend).
     discovered: HashMap<Box<str>, Vec<infergate_config::Endpoint>>,
+    /// Release weights by model (from the health feeds), applied over the config's splits.
+    weights: HashMap<Box<str>, Arc<Weights>>,
+    /// The weights each built model was compiled with.
+    built_weights: HashMap<Box<str>, Arc<Weights>>,
 }
 
 impl Compiler {
@@ -94,11 +100,24 @@ impl Compiler {
             retry_budget: None,
             built: Built::default(),
             discovered: HashMap::new(),
+            weights: HashMap::new(),
+            built_weights: HashMap::new(),
         }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Sets the release weights by model; the next build applies them (and rebuilds only the
+    /// models whose weights changed).
+    pub fn set_weights(&mut self, weights: HashMap<Box<str>, Arc<Weights>>) {
+        self.weights = weights;
+    }
+
+    /// `m` with its release weights, when it has any that apply.
+    fn with_weights(&self, m: &infergate_config::Model) -> Option<infergate_config::Model> {
+        weights::weighted(m, self.weights.get(m.name.as_str())?)
     }
 
     /// The retry budget; kept across reloads while its settings stay the same.
@@ -190,6 +209,8 @@ impl Compiler {
                     labels_same
                         && hist_same
                         && self.built.model_config(*index) == Some(m)
+                        && self.built_weights.get(m.name.as_str())
+                            == self.weights.get(m.name.as_str())
                         && uses_only(route, &backends)
                 })
                 .map(|(_, r)| r.clone());
@@ -198,6 +219,8 @@ impl Compiler {
                 None => {
                     rebuilt.models += 1;
                     let path = format!("models[{i}]");
+                    let weighted = self.with_weights(m);
+                    let m = weighted.as_ref().unwrap_or(m);
                     match model::compile_model(&self.metrics, hist, &path, m, &backends, &labels) {
                         Ok(r) => Arc::new(r),
                         Err(mut e) => {
@@ -259,6 +282,14 @@ impl Compiler {
             (routes(&self.built.models), routes(&models)),
             (runtimes(&self.built.backends), runtimes(&new_backends)),
         );
+        self.built_weights = cfg
+            .models
+            .iter()
+            .filter_map(|m| {
+                let (k, w) = self.weights.get_key_value(m.name.as_str())?;
+                Some((k.clone(), w.clone()))
+            })
+            .collect();
         self.built.models = models;
         self.built.backends = new_backends;
         self.built.config = Some(cfg.clone());
@@ -323,6 +354,8 @@ impl Compiler {
                 continue;
             };
             let path = format!("models.{k}");
+            let weighted = self.with_weights(m);
+            let m = weighted.as_ref().unwrap_or(m);
             match model::compile_model(&self.metrics, hist, &path, m, &backends, &last.labels) {
                 Ok(r) => {
                     rebuilt.models += 1;

@@ -14,6 +14,7 @@ mod buckets;
 mod discovery;
 mod handles;
 mod outcome;
+mod release;
 
 use std::sync::{Arc, OnceLock};
 
@@ -58,6 +59,7 @@ pub struct Metrics {
     shadow: IntCounterVec,
     feed_stale: IntGaugeVec,
     discovery: discovery::DiscoveryFamilies,
+    releases: release::ReleaseFamilies,
     rejected: [OnceLock<IntCounter>; Outcome::ALL.len()],
 }
 
@@ -219,6 +221,7 @@ impl Metrics {
         )?;
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         let discovery = discovery::DiscoveryFamilies::new(&r)?;
+        let releases = release::ReleaseFamilies::new(&r)?;
         Ok(Metrics {
             registry: r,
             families: Arc::new(families),
@@ -229,6 +232,7 @@ impl Metrics {
             shadow,
             feed_stale,
             discovery,
+            releases,
             rejected: Default::default(),
         })
     }
@@ -340,6 +344,21 @@ impl Metrics {
     /// The series of discovery source `source` (a backend's name, or `health_feeds[N]`).
     pub fn discovery(&self, source: &str) -> DiscoveryMetrics {
         self.discovery.source(source)
+    }
+
+    /// Sets the release series: (name, model, weights, stale) of every release held.
+    pub fn releases<'a>(
+        &self,
+        releases: impl Iterator<
+            Item = (
+                &'a str,
+                &'a str,
+                &'a std::collections::BTreeMap<String, u32>,
+                bool,
+            ),
+        >,
+    ) {
+        self.releases.set(releases);
     }
 
     /// Removes the series of a discovery source that left the config.

@@ -27,6 +27,7 @@ use handle::{gone, one_error, Input, Msg, Reply};
 use crate::compile::{Compiler, Rebuilt};
 use crate::feeds::FeedState;
 use crate::metrics::Metrics;
+use crate::releases::ReleaseState;
 use crate::status::{content_hash, hold_down, unix_now, ConfigStatus, ReloadFailure, Trigger};
 use crate::table::Table;
 
@@ -49,6 +50,7 @@ impl Published {
 struct Writer {
     compiler: Compiler,
     feeds: FeedState,
+    releases: ReleaseState,
     published: Arc<Published>,
     path: Option<PathBuf>,
     /// When the message being handled was sent.
@@ -111,6 +113,7 @@ pub async fn spawn(
             let writer = Writer {
                 compiler,
                 feeds: FeedState::default(),
+                releases: ReleaseState::default(),
                 published,
                 path,
                 now,
@@ -141,9 +144,15 @@ impl Writer {
                 }
                 Input::Feed { url, doc } => {
                     self.feeds.update(&url, &doc);
+                    if self.releases.update(&url, &doc.releases) {
+                        self.apply_weights();
+                    }
+                    self.release_metrics();
                     self.apply_feeds();
                 }
                 Input::FeedStale { url } => {
+                    self.releases.feed_stale(&url);
+                    self.release_metrics();
                     if self.feeds.forget(&url) {
                         self.apply_feeds();
                     }
@@ -168,6 +177,27 @@ impl Writer {
         let table = self.published.table.load();
         self.feeds
             .apply(table.backends(), self.hold_down(), self.now);
+    }
+
+    /// Rebuilds the models whose release weights changed, and publishes the table.
+    fn apply_weights(&mut self) {
+        self.compiler.set_weights(self.releases.weights());
+        let cfg = self.published.status.load().config.clone();
+        match self.compiler.compile_counted(&cfg) {
+            Ok((table, rebuilt)) => {
+                self.published.store(table);
+                tracing::info!(models_rebuilt = rebuilt.models, "release weights applied");
+            }
+            Err(e) => tracing::warn!(errors = %e, "release weights refused; the last table stays"),
+        }
+    }
+
+    fn release_metrics(&self) {
+        let each = self
+            .releases
+            .each()
+            .map(|(r, stale)| (r.name.as_str(), r.model.as_str(), &r.weights, stale));
+        self.compiler.metrics().releases(each);
     }
 
     async fn reload(&mut self, trigger: Trigger) -> Result<u64, ConfigErrors> {

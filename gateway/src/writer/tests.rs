@@ -232,3 +232,92 @@ async fn a_sick_gpu_ejects_exactly_the_pod_that_holds_it() {
     assert!(ejected("http://127.0.0.1:11"));
     assert!(ejected("http://127.0.0.1:13"));
 }
+
+/// The weights of model `demo`'s first rule in the live table.
+fn demo_split(published: &Published) -> Vec<(String, u32)> {
+    let t = published.table.load_full();
+    let r = t.route("demo").unwrap().clone();
+    r.rules[0]
+        .split
+        .iter()
+        .map(|s| (r.variants[s.variant].name.to_string(), s.weight))
+        .collect()
+}
+
+/// Waits (up to 2 s) until `demo`'s split is `want`.
+async fn split_becomes(published: &Published, want: &[(&str, u32)]) {
+    let want: Vec<(String, u32)> = want.iter().map(|(v, w)| ((*v).to_owned(), *w)).collect();
+    for _ in 0..200 {
+        if demo_split(published) == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(demo_split(published), want);
+}
+
+#[tokio::test]
+async fn release_weights_from_a_feed_hold_across_reloads_and_a_stale_feed() {
+    use infergate_wire::feed::FeedRelease;
+    let yaml = "listeners: { data: { address: '127.0.0.1:0' }, admin: { address: '127.0.0.1:0' } }\n\
+        health_feeds: [{ url: 'http://127.0.0.1:9/v1/health' }]\n\
+        backends: [{ name: a, endpoints: [{url: 'http://127.0.0.1:1'}] }, { name: b, endpoints: [{url: 'http://127.0.0.1:2'}] }]\n\
+        models:\n\
+        - name: demo\n\
+        \x20 variants: [{ name: stable, backend: a }, { name: canary, backend: b }]\n\
+        \x20 routes: [{ split: [{ variant: stable, weight: 100 }, { variant: canary, weight: 0 }] }]\n\
+        - { name: other, backend: a }\n";
+    let (published, writer) = start(yaml).await;
+    // Only non-zero weights are kept in a compiled split.
+    assert_eq!(demo_split(&published), [("stable".to_string(), 100)]);
+    let doc = |generation, canary| FeedDoc {
+        version: generation,
+        node: "n".into(),
+        releases: vec![FeedRelease {
+            name: "demo-v2".into(),
+            model: "demo".into(),
+            generation,
+            weights: [("stable".into(), 100 - canary), ("canary".into(), canary)].into(),
+            state: "running".into(),
+        }],
+        ..Default::default()
+    };
+    let feed = "http://127.0.0.1:9/v1/health";
+    writer.feed(feed, doc(1, 25)).await;
+    split_becomes(&published, &[("stable", 75), ("canary", 25)]).await;
+    let other_before = published.table.load_full().route("other").unwrap().clone();
+
+    // A reload of the same file keeps the release's weights, and the other model's route.
+    writer.apply(yaml.to_owned(), Trigger::Admin).await.unwrap();
+    assert_eq!(
+        demo_split(&published),
+        [("stable".to_string(), 75), ("canary".to_string(), 25)]
+    );
+    let other_after = published.table.load_full().route("other").unwrap().clone();
+    assert!(
+        Arc::ptr_eq(&other_before, &other_after),
+        "a model without a release was rebuilt"
+    );
+
+    // The feed goes stale: the weights stay. (A reply from the writer means it handled the
+    // message before.)
+    writer.feed_stale(feed).await;
+    writer.apply(yaml.to_owned(), Trigger::Admin).await.unwrap();
+    assert_eq!(
+        demo_split(&published),
+        [("stable".to_string(), 75), ("canary".to_string(), 25)]
+    );
+
+    // The release ends and is no longer listed: the config's split is back.
+    writer
+        .feed(
+            feed,
+            FeedDoc {
+                version: 9,
+                node: "n".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+    split_becomes(&published, &[("stable", 100)]).await;
+}
