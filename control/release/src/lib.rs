@@ -2,4 +2,5 @@
 //! Prometheus), the gates, the step engine, its persisted state and the report.
 
 pub mod record;
+pub mod report;
 pub mod spec;
