@@ -4,7 +4,7 @@
 //!
 //! - Loading never panics, and every error it reports has a reason.
 //! - A config that loads writes back (as JSON, which YAML reads) to text that loads as the same
-//!   config.
+//!   config, once the admin token, which is written as `"***"`, is put back.
 //! - A config that loads compiles, and compiling it again with the same compiler rebuilds
 //!   nothing. TLS file paths of backends are dropped before compiling, so that no file named
 //!   by the input is read.
@@ -29,7 +29,7 @@ pub fn check(text: &[u8]) -> Result<(), String> {
             };
         }
     };
-    let json = serde_json::to_string(&cfg).map_err(|e| format!("cannot write {cfg:?}: {e}"))?;
+    let json = written(&cfg)?;
     match Config::from_yaml(&json) {
         Ok(again) if again == cfg => {}
         Ok(again) => {
@@ -54,4 +54,17 @@ pub fn check(text: &[u8]) -> Result<(), String> {
         Ok((_, r)) => Err(format!("the same config again rebuilt {r:?}")),
         Err(e) => Err(format!("the same config again does not compile:\n{e}")),
     }
+}
+
+/// `cfg` written as JSON, with the admin token (written as `"***"`) put back.
+fn written(cfg: &Config) -> Result<String, String> {
+    let mut v = serde_json::to_value(cfg).map_err(|e| format!("cannot write {cfg:?}: {e}"))?;
+    if let Some(secret) = &cfg.listeners.admin.token {
+        let token = v.pointer_mut("/listeners/admin/token");
+        match token {
+            Some(t) if *t == "***" => *t = secret.0.clone().into(),
+            other => return Err(format!("the admin token is written as {other:?}")),
+        }
+    }
+    Ok(v.to_string())
 }
