@@ -20,12 +20,14 @@ use tokio::time::Instant;
 use crate::metrics::Metrics;
 use crate::writer::WriterHandle;
 
-/// Follows one feed until the task is aborted.
+/// Follows one feed until the task is aborted. `first` is told once the feed has answered
+/// (its document handed to the writer) or failed once.
 pub async fn follow(
     writer: WriterHandle,
     metrics: std::sync::Arc<Metrics>,
     url: String,
     stale_after: Duration,
+    mut first: Option<tokio::sync::oneshot::Sender<()>>,
 ) {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(Duration::from_secs(2)));
@@ -46,9 +48,15 @@ pub async fn follow(
                 stale.set(0);
                 version = doc.version;
                 writer.feed(&url, doc).await;
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(());
+                }
             }
             Err(e) => {
                 failures += 1;
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(());
+                }
                 if failures == 1 {
                     tracing::warn!(feed = %url, error = %e, "cannot read health feed; keeping its last state");
                 }

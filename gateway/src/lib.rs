@@ -64,6 +64,7 @@ pub mod model_field;
 pub mod observe;
 pub mod pick;
 pub mod proxy;
+pub mod ready;
 pub mod releases;
 pub mod reload;
 pub mod retry;
@@ -211,35 +212,22 @@ pub async fn start(source: Source<'_>) -> Result<Running, StartError> {
         None,
         move |req| admin::handle(admin_gw.clone(), req),
     );
+    let mut first_answers = Vec::new();
     for feed in cfg.health_feeds.iter().filter(|f| f.kubernetes.is_none()) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        first_answers.push(rx);
         tasks.push(tokio::spawn(health::follow(
             gateway.writer().clone(),
             gateway.metrics().clone(),
             feed.url.clone(),
             feed.stale_after.get(),
+            Some(tx),
         )));
     }
-    let (supervisor, mut synced) = discovery::spawn(gateway.clone());
+    let (supervisor, synced) = discovery::spawn(gateway.clone());
     tasks.push(supervisor);
-    if discovery::discovers_endpoints(cfg) {
-        // Ready once discovery has found the endpoints (or could not within the wait):
-        // a replica that starts must not take traffic it has nowhere to send.
-        let gw = gateway.clone();
-        tasks.push(tokio::spawn(async move {
-            let wait = Duration::from_secs(30);
-            if tokio::time::timeout(wait, synced.wait_for(|s| *s))
-                .await
-                .is_err()
-            {
-                tracing::warn!("discovery found no endpoints within 30 s; ready anyway");
-            }
-            if !gw.is_draining() {
-                gw.set_ready(true);
-            }
-        }));
-    } else {
-        gateway.set_ready(true);
-    }
+    let synced = discovery::discovers_endpoints(cfg).then_some(synced);
+    tasks.extend(ready::when_ready(gateway.clone(), first_answers, synced));
     tracing::info!(listener = "data", addr = %data_addr, tls = cfg.listeners.data.tls.is_some(), "listening");
     tracing::info!(listener = "admin", addr = %admin_addr, "listening");
     Ok(Running {

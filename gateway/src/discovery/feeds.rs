@@ -104,6 +104,7 @@ pub async fn follow(client: Client, gw: Arc<Gateway>, feed: HealthFeed, state: A
                 gw.metrics().clone(),
                 url.clone(),
                 feed.stale_after.get(),
+                None,
             ));
             following.insert(url, Task(task));
         }

@@ -14,6 +14,7 @@ mod common;
 mod disconnect;
 mod health_feed;
 mod outlier;
+mod release_feed;
 mod retry_budget;
 mod streaming;
 mod timeouts;
