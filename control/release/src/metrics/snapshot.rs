@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use crate::record::{Quantiles, VariantWindow};
 
 /// Outcomes of `infergate_requests_total` that count as errors: the gateway or the upstream
@@ -25,7 +27,7 @@ pub fn is_error(outcome: &str) -> bool {
 }
 
 /// A cumulative histogram: upper bound (`le`) -> count of samples at or below it. The `+Inf`
-/// bucket is `f64::INFINITY`.
+/// bucket is `f64::INFINITY`. Saved as `[["0.1", 12], ["+Inf", 20]]` (JSON has no infinity).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Histogram {
     /// Sorted by bound.
@@ -109,8 +111,39 @@ impl Histogram {
     }
 }
 
+impl Serialize for Histogram {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v: Vec<(String, f64)> = self
+            .buckets
+            .iter()
+            .map(|&(le, c)| {
+                let le = if le.is_infinite() {
+                    "+Inf".to_owned()
+                } else {
+                    le.to_string()
+                };
+                (le, c)
+            })
+            .collect();
+        v.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Histogram {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Vec::<(String, f64)>::deserialize(d)?;
+        let mut h = Histogram::default();
+        for (le, c) in v {
+            let le = super::text::parse_le(&le)
+                .ok_or_else(|| serde::de::Error::custom(format!("bad bucket bound {le:?}")))?;
+            h.add(le, c);
+        }
+        Ok(h)
+    }
+}
+
 /// One variant's cumulative figures.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VariantSnapshot {
     pub requests: f64,
     pub errors: f64,
@@ -150,7 +183,7 @@ impl VariantSnapshot {
 }
 
 /// Cumulative figures of one model, per variant, at one moment.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub variants: BTreeMap<String, VariantSnapshot>,
 }

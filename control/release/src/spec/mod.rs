@@ -3,7 +3,7 @@
 //! after a rollback. Read from YAML (or JSON), strictly: an unknown field is an error.
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod validate;
 
 use infergate_config::Dur;
