@@ -89,6 +89,9 @@ pub struct Compiler {
     weights: HashMap<Box<str>, Arc<Weights>>,
     /// The weights each built model was compiled with.
     built_weights: HashMap<Box<str>, Arc<Weights>>,
+    /// What the last build replaced, kept until [`Self::take_replaced`]: freeing a large
+    /// config takes milliseconds that a reload's caller need not wait for.
+    replaced: Option<Built>,
 }
 
 impl Compiler {
@@ -102,6 +105,7 @@ impl Compiler {
             discovered: HashMap::new(),
             weights: HashMap::new(),
             built_weights: HashMap::new(),
+            replaced: None,
         }
     }
 
@@ -290,12 +294,24 @@ impl Compiler {
                 Some((k.clone(), w.clone()))
             })
             .collect();
-        self.built.models = models;
-        self.built.backends = new_backends;
-        self.built.config = Some(cfg.clone());
-        self.built.table = Some(table.clone());
+        let old = std::mem::replace(
+            &mut self.built,
+            Built {
+                config: Some(cfg.clone()),
+                backends: new_backends,
+                models,
+                table: Some(table.clone()),
+            },
+        );
+        self.replaced = Some(old);
         self.registry.sweep();
         Ok((table, rebuilt))
+    }
+
+    /// What the last build replaced (the previous config, routes and table), for the caller to
+    /// drop once it has answered.
+    pub fn take_replaced(&mut self) -> Option<impl Send + 'static> {
+        self.replaced.take()
     }
 
     /// Replaces the endpoints of backend `name` in the last table built, rebuilding only that

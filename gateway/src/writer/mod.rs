@@ -131,16 +131,19 @@ impl Writer {
             self.now = at;
             match what {
                 Input::Reload { trigger, reply } => {
-                    let r = self.reload(trigger).await;
+                    let (r, old) = self.reload(trigger).await;
                     answer(reply, r);
+                    drop(old);
                 }
                 Input::Apply {
                     text,
                     trigger,
                     reply,
                 } => {
-                    let r = self.apply(&text, trigger);
+                    let (r, old) = self.apply(&text, trigger);
                     answer(reply, r);
+                    // The replaced config, table and routes are freed after the answer.
+                    drop(old);
                 }
                 Input::Feed { url, doc } => {
                     self.feeds.update(&url, &doc);
@@ -200,12 +203,13 @@ impl Writer {
         self.compiler.metrics().releases(each);
     }
 
-    async fn reload(&mut self, trigger: Trigger) -> Result<u64, ConfigErrors> {
+    async fn reload(&mut self, trigger: Trigger) -> (Result<u64, ConfigErrors>, Leftovers) {
         let Some(path) = &self.path else {
-            return Err(one_error(
+            let e = one_error(
                 String::new(),
                 "this gateway was not started from a config file".into(),
-            ));
+            );
+            return (Err(e), Leftovers::default());
         };
         let text = match tokio::fs::read_to_string(path).await {
             Ok(t) => t,
@@ -215,7 +219,7 @@ impl Writer {
                     format!("cannot read {}: {e}", path.display()),
                 );
                 self.failed(&errs, trigger, String::new());
-                return Err(errs);
+                return (Err(errs), Leftovers::default());
             }
         };
         if trigger == Trigger::FileChanged {
@@ -224,15 +228,16 @@ impl Writer {
             let hash = content_hash(&text);
             let failed_before = status.last_error.as_ref().is_some_and(|e| e.hash == hash);
             if status.hash == hash || failed_before {
-                return Ok(status.version);
+                return (Ok(status.version), Leftovers::default());
             }
         }
         self.apply(&text, trigger)
     }
 
     /// Parses, validates and compiles `text`, then publishes it. On any error the live table
-    /// stays and the failure is recorded.
-    fn apply(&mut self, text: &str, trigger: Trigger) -> Result<u64, ConfigErrors> {
+    /// stays and the failure is recorded. Also returns what the new config replaced, for the
+    /// caller to free after answering.
+    fn apply(&mut self, text: &str, trigger: Trigger) -> (Result<u64, ConfigErrors>, Leftovers) {
         let started = std::time::Instant::now();
         let hash = content_hash(text);
         let current = self.published.status.load_full();
@@ -248,7 +253,7 @@ impl Writer {
             Ok(r) => r,
             Err(errs) => {
                 self.failed(&errs, trigger, hash);
-                return Err(errs);
+                return (Err(errs), Leftovers::default());
             }
         };
         if !self.feeds.is_empty() {
@@ -260,7 +265,8 @@ impl Writer {
                 .filter(|b| !old.backends().iter().any(|o| Arc::ptr_eq(o, b)));
             self.feeds.apply(new_backends, hold_down(&cfg), self.now);
         }
-        self.published.store(table);
+        let old_table = self.published.table.swap(Arc::new(table));
+        self.published.changed.send_modify(|n| *n += 1);
         let version = current.version + 1;
         self.published.status.store(Arc::new(ConfigStatus {
             version,
@@ -281,7 +287,14 @@ impl Writer {
             ms = started.elapsed().as_secs_f64() * 1000.0,
             "config reloaded"
         );
-        Ok(version)
+        let old = Leftovers {
+            _items: vec![
+                Box::new(old_table),
+                Box::new(current),
+                Box::new(self.compiler.take_replaced()),
+            ],
+        };
+        (Ok(version), old)
     }
 
     fn apply_endpoints(
@@ -321,6 +334,12 @@ impl Writer {
         self.published.status.store(Arc::new(st));
         self.compiler.metrics().reload(false);
     }
+}
+
+/// Values a message replaced, freed after its answer is sent.
+#[derive(Default)]
+struct Leftovers {
+    _items: Vec<Box<dyn Send>>,
 }
 
 fn answer<T>(reply: Reply<T>, r: Result<T, ConfigErrors>) {
