@@ -28,6 +28,26 @@ pub struct ControlConfig {
     /// Which pods hold which GPUs, read from the kubelet's PodResources API and published on
     /// the health feed. Off when absent.
     pub pod_resources: Option<PodResourcesSettings>,
+    /// Progressive canary releases (docs/release.md).
+    pub release: ReleaseSettings,
+}
+
+/// Where releases are saved so that they resume after a restart.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReleaseSettings {
+    /// The directory of the saved releases (one JSON file each). Default
+    /// `/var/lib/infergate-control/releases`; when it cannot be created, releases run in
+    /// memory only and a restart forgets them.
+    pub state_dir: PathBuf,
+}
+
+impl Default for ReleaseSettings {
+    fn default() -> Self {
+        ReleaseSettings {
+            state_dir: PathBuf::from("/var/lib/infergate-control/releases"),
+        }
+    }
 }
 
 /// How the kubelet's PodResources API is read.
@@ -180,6 +200,9 @@ impl ControlConfig {
         };
         if let Some(p) = &cfg.pod_resources {
             list.extend(p.problems());
+        }
+        if cfg.release.state_dir.as_os_str().is_empty() {
+            list.push("release.state_dir: must not be empty".to_owned());
         }
         if !list.is_empty() {
             anyhow::bail!("{}", list.join("; "));

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use infergate_gpu::health::{GpuState, Severity};
-pub use infergate_wire::feed::{FeedDoc, FeedGpu, FeedModel, FeedPod, FeedPodGpu, GpuHealth};
+pub use infergate_wire::feed::{
+    FeedDoc, FeedGpu, FeedModel, FeedPod, FeedPodGpu, FeedRelease, GpuHealth,
+};
 use tokio::sync::watch;
 
 /// The one writer of the feed, and its readers.
@@ -58,6 +60,19 @@ impl Feed {
                 return false;
             }
             doc.models = models;
+            doc.version += 1;
+            true
+        });
+    }
+
+    /// Publishes the releases' weights (sorted by name); the version moves only on a change.
+    pub fn publish_releases(&self, mut releases: Vec<FeedRelease>) {
+        releases.sort_by(|a, b| a.name.cmp(&b.name));
+        self.tx.send_if_modified(|doc| {
+            if doc.releases == releases {
+                return false;
+            }
+            doc.releases = releases;
             doc.version += 1;
             true
         });
@@ -261,6 +276,37 @@ mod tests {
         assert!(!serde_json::to_string(&feed.current())
             .unwrap()
             .contains("pods"));
+    }
+
+    #[test]
+    fn releases_move_the_version_only_on_change() {
+        let feed = Feed::new("node-a");
+        let v = feed.current().version;
+        let rel = |name: &str, canary: u32, generation: u64| FeedRelease {
+            name: name.into(),
+            model: "demo".into(),
+            generation,
+            weights: [
+                ("stable".to_owned(), 100 - canary),
+                ("canary".to_owned(), canary),
+            ]
+            .into_iter()
+            .collect(),
+            state: "running".into(),
+        };
+        feed.publish_releases(vec![rel("b", 10, 1), rel("a", 5, 1)]);
+        let doc = feed.current();
+        assert_eq!(doc.version, v + 1);
+        assert_eq!(doc.releases[0].name, "a", "sorted by name");
+        feed.publish_releases(vec![rel("a", 5, 1), rel("b", 10, 1)]);
+        assert_eq!(feed.current().version, v + 1);
+        feed.publish_releases(vec![rel("a", 5, 1), rel("b", 50, 2)]);
+        assert_eq!(feed.current().version, v + 2);
+        assert!(serde_json::to_string(&feed.current())
+            .unwrap()
+            .contains(r#""weights":{"canary":50,"stable":50}"#));
+        feed.publish_releases(Vec::new());
+        assert!(feed.current().releases.is_empty());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 pub mod config;
 pub mod feed;
 pub mod pods;
+pub mod release_cli;
+pub mod releases;
 pub mod run;
 pub mod server;
 pub mod warmup;

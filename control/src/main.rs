@@ -76,6 +76,14 @@ enum Command {
         #[arg(long)]
         preread: bool,
     },
+    /// Progressive canary releases run by a control process (docs/release.md).
+    Release {
+        #[command(subcommand)]
+        verb: ReleaseVerb,
+        /// Control's API.
+        #[arg(long, global = true, default_value = infergate_control::release_cli::DEFAULT_CONTROL)]
+        control: String,
+    },
     /// Write DIR/manifest.json (path, size, sha256 of every file).
     Manifest { dir: PathBuf },
     /// Read every GPU once and print what was read and the verdict. Exit 0 healthy,
@@ -92,9 +100,41 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ReleaseVerb {
+    /// Submit a release and follow it: one line per step verdict. Exit 0 promoted, 3 rolled
+    /// back or aborted, 1 on an error.
+    Run {
+        #[arg(long)]
+        spec: PathBuf,
+    },
+    /// Submit a release and return.
+    Start {
+        #[arg(long)]
+        spec: PathBuf,
+    },
+    /// Show one release, or all.
+    Status { name: Option<String> },
+    /// Stable 100 % at once.
+    Abort { name: String },
+    /// Canary 100 % at once.
+    Promote { name: String },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Release { verb, control } => {
+            use infergate_control::release_cli::{main as release, Verb};
+            let verb = match &verb {
+                ReleaseVerb::Run { spec } => Verb::Run(spec),
+                ReleaseVerb::Start { spec } => Verb::Start(spec),
+                ReleaseVerb::Status { name } => Verb::Status(name.as_deref()),
+                ReleaseVerb::Abort { name } => Verb::Abort(name),
+                ReleaseVerb::Promote { name } => Verb::Promote(name),
+            };
+            release(verb, &control)
+        }
         Command::GpuCheck {
             json,
             nvml_library,
@@ -416,11 +456,23 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
                 return ExitCode::from(1);
             }
         }
+        let releases = match infergate_control::releases::start(&cfg, feed.clone(), &registry) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot register metrics");
+                return ExitCode::FAILURE;
+            }
+        };
+        let release_runner = tokio::spawn(infergate_control::releases::runner::run(
+            releases.clone(),
+            None,
+        ));
         let registry_for_pods = registry.clone();
         let api = Arc::new(server::Api {
             feed: feed.clone(),
             metrics: registry,
             warmups: warmups.clone(),
+            releases,
         });
         let _server = server::spawn(listener, api);
         tracing::info!(listener = "control", addr = %addr, node = %node, "listening");
@@ -446,6 +498,7 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
         signals.next().await;
         warmups.cancel_all();
         control.abort();
+        release_runner.abort();
         if let Some(p) = pods {
             p.abort();
         }

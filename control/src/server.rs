@@ -1,5 +1,6 @@
 //! Control's HTTP API: `GET /v1/health` (long-poll with `?since=VERSION&wait=30s`),
-//! `GET /healthz`, `GET /metrics`.
+//! `GET /healthz`, `GET /metrics`, the warmup jobs (`/v1/warmup`) and the releases
+//! (`/v1/releases`, see [`crate::releases::api`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ pub struct Api {
     pub feed: Feed,
     pub metrics: Arc<prometheus::Registry>,
     pub warmups: crate::warmup::Warmups,
+    pub releases: Arc<crate::releases::Releases>,
 }
 
 /// Largest warmup job body accepted.
@@ -61,6 +63,9 @@ async fn handle(
     api: Arc<Api>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if crate::releases::api::owns(req.uri().path()) {
+        return Ok(releases(&api, req).await);
+    }
     let resp = match (req.method(), req.uri().path()) {
         (&Method::GET, "/v1/health") => {
             let (since, wait) = parse_query(req.uri().query());
@@ -112,6 +117,32 @@ async fn handle(
         _ => json(StatusCode::NOT_FOUND, br#"{"error":"not found"}"#.to_vec()),
     };
     Ok(resp)
+}
+
+async fn releases(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let limit = crate::releases::api::MAX_SPEC_BYTES;
+    let body = match http_body_util::Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the body (at most {limit} bytes): {e}"),
+            )
+        }
+    };
+    let a = crate::releases::api::handle(&api.releases, &method, &path, &body);
+    let mut r = Response::new(Full::new(Bytes::from(a.body)));
+    *r.status_mut() = a.status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(a.content_type),
+    );
+    r
 }
 
 fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
