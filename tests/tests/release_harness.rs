@@ -38,8 +38,9 @@ pub async fn stack(canary_args: &[&str], scenario: &str) -> Stack {
     std::fs::write(
         &control_config,
         format!(
-            "node: node-a\nlisten: 127.0.0.1:0\ngpu: {{ interval: 500ms, call_timeout: 1s }}\n\
+            "node: node-a\nlisten: {}\ngpu: {{ interval: 500ms, call_timeout: 1s }}\n\
              remediation: {{ mode: off }}\nrelease: {{ state_dir: \"{}\" }}\n",
+            free_port(),
             dir.join("releases").display()
         ),
     )
@@ -131,6 +132,62 @@ impl Stack {
         )
         .unwrap();
         path
+    }
+
+    /// Kills control with SIGKILL and starts it again on the same config, address and state.
+    pub async fn kill_and_restart_control(&mut self) {
+        self.control.signal("KILL");
+        self.control.wait_exit(Duration::from_secs(10)).await;
+        let (control, addr) = start_control(
+            &self.control_config,
+            &[("INFERGATE_FAKE_NVML_SCENARIO", self.scenario.as_path())],
+        )
+        .await;
+        assert_eq!(addr, self.control_addr, "control listens where it did");
+        self.control = control;
+    }
+
+    /// Starts a Prometheus that scrapes the gateway every second; returns it with its URL.
+    pub async fn prometheus(&self) -> (tokio::process::Child, String) {
+        let cfg = self.dir.join("prometheus.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\n\
+                 scrape_configs:\n  - job_name: infergate\n    static_configs:\n      - targets: ['{}']\n",
+                self.gateway.admin
+            ),
+        )
+        .unwrap();
+        let addr = free_port();
+        let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                self.dir.join("prom-data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect(
+                "start prometheus (install the Debian package `prometheus`, or set PROMETHEUS_BIN)",
+            );
+        wait_until(
+            "Prometheus has scraped the gateway",
+            Duration::from_secs(60),
+            || async {
+                if tokio::net::TcpStream::connect(addr).await.is_err() {
+                    return false;
+                }
+                let r = get(addr, "/api/v1/query?query=up").await;
+                r.status == http::StatusCode::OK && r.json()["data"]["result"][0]["value"][1] == "1"
+            },
+        )
+        .await;
+        (child, format!("http://{addr}"))
     }
 
     pub fn control_url(&self) -> String {
