@@ -81,6 +81,11 @@ async fn a_good_canary_is_promoted_through_every_step_with_no_failed_request() {
         metrics.contains("infergate_control_release_gate{"),
         "{metrics}"
     );
+    let report = get(s.control_addr, "/v1/releases/good/report.html").await;
+    assert_eq!(report.status, http::StatusCode::OK);
+    assert!(String::from_utf8_lossy(&report.body()).contains("<svg"));
+    let report = get(s.control_addr, "/v1/releases/good/report.json").await;
+    assert_eq!(report.json()["state"], "promoted");
     // Deleted: the weights leave the feed.
     let d = request(
         s.control_addr,
@@ -210,6 +215,16 @@ async fn abort_and_manual_promote_end_a_release_at_once() {
         .await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("409") && out.contains("exists"), "{out}");
+    // The ended release's weights leave the feed: only the new one's count.
+    let feed = get(s.control_addr, "/v1/health").await.json();
+    let names: Vec<&str> = feed["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["promote-me"]);
+    assert_eq!(s.release("abort-me").await["superseded_by"], "promote-me");
     let (code, out) = s
         .cli(&["promote", "promote-me"], Duration::from_secs(10))
         .await;

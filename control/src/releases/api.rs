@@ -58,6 +58,9 @@ pub fn view(r: &Release) -> Value {
         if let Some(e) = &r.state.read_error {
             o.insert("read_error".into(), json!(e));
         }
+        if let Some(by) = &r.state.superseded_by {
+            o.insert("superseded_by".into(), json!(by));
+        }
         if let Some(s) = r.final_split() {
             o.insert("final_split".into(), json!(s));
         }

@@ -5,6 +5,8 @@
 pub mod api;
 mod metrics;
 pub mod runner;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -111,6 +113,16 @@ impl Releases {
             )));
         }
         let (r, transitions) = Release::new(spec, unix_ms());
+        // A finished release of the model keeps its final weights on the feed until a new
+        // release of the model takes over: from now on only the new one's weights count.
+        for old in map
+            .values_mut()
+            .filter(|o| o.spec.model == r.spec.model && o.state.superseded_by.is_none())
+        {
+            old.state.superseded_by = Some(r.spec.name.clone());
+            tracing::info!(release = %old.spec.name, by = %r.spec.name, "release superseded; its weights are no longer published");
+            self.save(old);
+        }
         self.save(&r);
         self.announce(&r, &transitions);
         map.insert(r.spec.name.clone(), r.clone());
@@ -196,7 +208,12 @@ impl Releases {
 
     /// Publishes the weights of every release on the feed.
     pub fn publish(&self) {
-        let releases: Vec<FeedRelease> = self.lock().values().map(for_feed).collect();
+        let releases: Vec<FeedRelease> = self
+            .lock()
+            .values()
+            .filter(|r| r.state.superseded_by.is_none())
+            .map(for_feed)
+            .collect();
         self.feed.publish_releases(releases);
     }
 }

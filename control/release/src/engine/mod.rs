@@ -40,6 +40,10 @@ pub struct EngineState {
     /// The stable figures of the last judged step where the stable variant served requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_ref: Option<(usize, VariantWindow)>,
+    /// A later release of the same model that took over: this one's weights are no longer
+    /// published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
     /// The last error reading the metrics or the gateways' routes, if the last read failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_error: Option<String>,
