@@ -456,16 +456,22 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
                 return ExitCode::from(1);
             }
         }
-        let releases = match infergate_control::releases::start(&cfg, feed.clone(), &registry) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot register metrics");
-                return ExitCode::FAILURE;
-            }
+        let (release_events, driving) = match release_kube(&cfg, &node).await {
+            Ok(x) => x,
+            Err(code) => return code,
         };
+        let releases =
+            match infergate_control::releases::start(&cfg, feed.clone(), &registry, release_events)
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot register metrics");
+                    return ExitCode::FAILURE;
+                }
+            };
         let release_runner = tokio::spawn(infergate_control::releases::runner::run(
             releases.clone(),
-            None,
+            driving,
         ));
         let registry_for_pods = registry.clone();
         let api = Arc::new(server::Api {
@@ -508,4 +514,28 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
     // Cancelled jobs stop at their next step; finished chunks are already recorded.
     warmup_rt.shutdown_timeout(Duration::from_secs(5));
     code
+}
+
+type ReleaseKube = (
+    Option<Arc<dyn infergate_control::releases::EventSink>>,
+    Option<Arc<dyn infergate_control::releases::runner::Driving>>,
+);
+
+/// In Kubernetes mode: release events on the node and a Lease per release; none otherwise.
+async fn release_kube(cfg: &ControlConfig, node: &str) -> Result<ReleaseKube, ExitCode> {
+    use infergate_control::releases::kube::{KubeDriving, KubeEvents};
+    if cfg.remediation.mode != Mode::Kubernetes {
+        return Ok((None, None));
+    }
+    let rc = cfg.remediation.config.clone();
+    match infergate_remediate::KubeActions::infer(node.to_owned(), rc.clone()).await {
+        Ok(actions) => Ok((
+            Some(Arc::new(KubeEvents { actions })),
+            Some(KubeDriving::new(node.to_owned(), rc)),
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot reach the Kubernetes API");
+            Err(ExitCode::FAILURE)
+        }
+    }
 }

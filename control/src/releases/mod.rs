@@ -3,6 +3,7 @@
 //! second ([`runner`]); their weights published on the health feed; and their API ([`api`]).
 
 pub mod api;
+pub mod kube;
 mod metrics;
 pub mod runner;
 #[cfg(test)]
@@ -224,6 +225,7 @@ pub fn start(
     cfg: &crate::config::ControlConfig,
     feed: Feed,
     registry: &prometheus::Registry,
+    events: Option<Arc<dyn EventSink>>,
 ) -> prometheus::Result<Arc<Releases>> {
     let metrics = ReleaseMetrics::new(registry)?;
     let store = match Store::open(&cfg.release.state_dir) {
@@ -233,7 +235,7 @@ pub fn start(
             None
         }
     };
-    Ok(Releases::new(store, feed, metrics, None))
+    Ok(Releases::new(store, feed, metrics, events))
 }
 
 /// A release's weights as the feed carries them.

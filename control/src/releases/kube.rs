@@ -1,0 +1,173 @@
+//! Releases in Kubernetes: exactly one control instance drives a release, the one holding the
+//! Lease `infergate-release-NAME-0` (remediation's lease code, with the release's name as the
+//! prefix and one slot), and transitions are posted as Events on the node, as remediation's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use infergate_release::engine::Transition;
+use infergate_release::metrics::BoxFuture;
+use infergate_remediate::{
+    EventKind, KubeActions, LockTicket, NodeActions, NodeEvent, RemediationConfig, RemediationLock,
+};
+use tokio::time::Instant;
+
+use super::runner::Driving;
+use super::EventSink;
+
+/// The Lease name prefix of a release (a DNS label: lower case, `-` for `_` and `.`).
+pub fn lease_prefix(release: &str) -> String {
+    let name: String = release
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '-',
+        })
+        .collect();
+    format!("infergate-release-{name}")
+}
+
+struct Held {
+    actions: KubeActions,
+    ticket: Option<LockTicket>,
+    renewed: Instant,
+}
+
+/// Drives a release only while holding its Lease.
+pub struct KubeDriving {
+    node: String,
+    config: RemediationConfig,
+    held: tokio::sync::Mutex<HashMap<String, Held>>,
+}
+
+impl KubeDriving {
+    pub fn new(node: String, config: RemediationConfig) -> Arc<KubeDriving> {
+        Arc::new(KubeDriving {
+            node,
+            config,
+            held: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn hold_inner(&self, name: &str) -> bool {
+        let mut held = self.held.lock().await;
+        if !held.contains_key(name) {
+            let mut config = self.config.clone();
+            config.lease_prefix = lease_prefix(name);
+            config.max_concurrent_nodes = 1;
+            match KubeActions::infer(self.node.clone(), config).await {
+                Ok(actions) => {
+                    held.insert(
+                        name.to_owned(),
+                        Held {
+                            actions,
+                            ticket: None,
+                            renewed: Instant::now(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(release = %name, error = %e, "cannot reach the Kubernetes API for the release's Lease");
+                    return false;
+                }
+            }
+        }
+        let Some(h) = held.get_mut(name) else {
+            return false;
+        };
+        let duration = self.config.lease_duration.get();
+        if let Some(ticket) = h.ticket.as_mut() {
+            if h.renewed.elapsed() < duration / 3 {
+                return true;
+            }
+            return match h.actions.renew(ticket).await {
+                Ok(true) => {
+                    h.renewed = Instant::now();
+                    true
+                }
+                Ok(false) => {
+                    tracing::warn!(release = %name, "the release's Lease was lost to another control instance");
+                    h.ticket = None;
+                    false
+                }
+                // Still ours until it expires.
+                Err(e) => {
+                    tracing::warn!(release = %name, error = %e, "cannot renew the release's Lease");
+                    h.renewed.elapsed() < duration
+                }
+            };
+        }
+        match h.actions.try_acquire().await {
+            Ok(Some(t)) => {
+                tracing::info!(release = %name, lease = %t.slot, "took the release's Lease: this instance drives it");
+                h.ticket = Some(t);
+                h.renewed = Instant::now();
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(release = %name, error = %e, "cannot take the release's Lease");
+                false
+            }
+        }
+    }
+}
+
+impl Driving for KubeDriving {
+    fn hold<'a>(&'a self, name: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(self.hold_inner(name))
+    }
+
+    fn release<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let h = self.held.lock().await.remove(name);
+            if let Some(Held {
+                actions,
+                ticket: Some(t),
+                ..
+            }) = h
+            {
+                if let Err(e) = actions.release(t).await {
+                    tracing::warn!(release = %name, error = %e, "cannot give the release's Lease back; it expires");
+                }
+            }
+        })
+    }
+}
+
+/// Posts transitions as Kubernetes Events on the node.
+pub struct KubeEvents {
+    pub actions: KubeActions,
+}
+
+impl EventSink for KubeEvents {
+    fn post(&self, t: &Transition) {
+        let event = NodeEvent {
+            kind: if t.warning {
+                EventKind::Warning
+            } else {
+                EventKind::Normal
+            },
+            reason: t.reason.to_owned(),
+            action: "Release".into(),
+            message: t.message.clone(),
+        };
+        let actions = self.actions.clone();
+        tokio::spawn(async move {
+            if let Err(e) = actions.record_event(&event).await {
+                tracing::warn!(reason = %event.reason, error = %e, "cannot post the release event");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lease_names_are_dns_labels() {
+        assert_eq!(
+            super::lease_prefix("Demo_v2.1"),
+            "infergate-release-demo-v2-1"
+        );
+    }
+}
