@@ -456,10 +456,14 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
                 return ExitCode::from(1);
             }
         }
-        let (release_events, driving) = match release_kube(&cfg, &node).await {
-            Ok(x) => x,
-            Err(code) => return code,
-        };
+        let (release_events, driving) =
+            match infergate_control::releases::kube::from_config(&cfg, &node).await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reach the Kubernetes API");
+                    return ExitCode::FAILURE;
+                }
+            };
         let releases =
             match infergate_control::releases::start(&cfg, feed.clone(), &registry, release_events)
             {
@@ -514,28 +518,4 @@ fn run_control(path: &std::path::Path, dry_run: bool, library: Option<PathBuf>) 
     // Cancelled jobs stop at their next step; finished chunks are already recorded.
     warmup_rt.shutdown_timeout(Duration::from_secs(5));
     code
-}
-
-type ReleaseKube = (
-    Option<Arc<dyn infergate_control::releases::EventSink>>,
-    Option<Arc<dyn infergate_control::releases::runner::Driving>>,
-);
-
-/// In Kubernetes mode: release events on the node and a Lease per release; none otherwise.
-async fn release_kube(cfg: &ControlConfig, node: &str) -> Result<ReleaseKube, ExitCode> {
-    use infergate_control::releases::kube::{KubeDriving, KubeEvents};
-    if cfg.remediation.mode != Mode::Kubernetes {
-        return Ok((None, None));
-    }
-    let rc = cfg.remediation.config.clone();
-    match infergate_remediate::KubeActions::infer(node.to_owned(), rc.clone()).await {
-        Ok(actions) => Ok((
-            Some(Arc::new(KubeEvents { actions })),
-            Some(KubeDriving::new(node.to_owned(), rc)),
-        )),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot reach the Kubernetes API");
-            Err(ExitCode::FAILURE)
-        }
-    }
 }

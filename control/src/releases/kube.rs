@@ -161,6 +161,27 @@ impl EventSink for KubeEvents {
     }
 }
 
+/// Events and Leases for releases in Kubernetes mode (`remediation.mode: kubernetes`);
+/// neither otherwise.
+pub type ReleaseKube = (Option<Arc<dyn EventSink>>, Option<Arc<dyn Driving>>);
+
+pub async fn from_config(
+    cfg: &crate::config::ControlConfig,
+    node: &str,
+) -> Result<ReleaseKube, String> {
+    if cfg.remediation.mode != crate::config::Mode::Kubernetes {
+        return Ok((None, None));
+    }
+    let rc = cfg.remediation.config.clone();
+    let actions = KubeActions::infer(node.to_owned(), rc.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((
+        Some(Arc::new(KubeEvents { actions })),
+        Some(KubeDriving::new(node.to_owned(), rc)),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
