@@ -1,5 +1,5 @@
-//! What a test does to the fake: put, change and delete objects, compact history, take the
-//! server down, and read what it served.
+//! What a test does to the fake: put, change and delete objects, read what clients wrote,
+//! compact history, take the server down, and read what it served.
 
 use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
@@ -62,6 +62,28 @@ impl FakeKube {
     pub fn delete_inference_pool(&self, namespace: &str, name: &str) -> Result<u64, Missing> {
         let key = (Kind::InferencePool, namespace.to_owned(), name.to_owned());
         self.shared.write(|s| s.delete(key))
+    }
+
+    /// The ConfigMap as stored now (with `metadata.resourceVersion`), if it exists.
+    pub fn config_map(&self, namespace: &str, name: &str) -> Option<serde_json::Value> {
+        let key = (Kind::ConfigMap, namespace.to_owned(), name.to_owned());
+        self.shared.store().get(&key).cloned()
+    }
+
+    /// The names of the ConfigMaps in `namespace`, sorted.
+    pub fn config_map_names(&self, namespace: &str) -> Vec<String> {
+        let store = self.shared.store();
+        store
+            .snapshot(Kind::ConfigMap, Some(namespace), store.rv())
+            .iter()
+            .filter_map(|o| o.pointer("/metadata/name")?.as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The Lease as stored now, if it exists.
+    pub fn lease(&self, namespace: &str, name: &str) -> Option<serde_json::Value> {
+        let key = (Kind::Lease, namespace.to_owned(), name.to_owned());
+        self.shared.store().get(&key).cloned()
     }
 
     /// Forgets all history, as an etcd compaction that also drops the watch cache: every open

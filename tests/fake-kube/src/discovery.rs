@@ -1,8 +1,8 @@
-//! `/version`, `/api`, `/api/v1`, `/apis` and the InferencePool group's resource list.
+//! `/version`, `/api`, `/api/v1`, `/apis` and the resource lists of the groups served.
 
 use serde_json::{json, Value};
 
-use crate::kind::POOL_GROUP;
+use crate::kind::{COORDINATION_GROUP, POOL_GROUP};
 
 pub(crate) fn version() -> Value {
     json!({
@@ -20,38 +20,54 @@ pub(crate) fn core_versions(server: &str) -> Value {
     })
 }
 
-const VERBS: [&str; 3] = ["get", "list", "watch"];
+const READ: [&str; 3] = ["get", "list", "watch"];
+const READ_WRITE: [&str; 6] = ["create", "delete", "get", "list", "update", "watch"];
 
 pub(crate) fn core_resources() -> Value {
     json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
         "groupVersion": "v1",
-        "resources": [{"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": VERBS, "shortNames": ["po"]}],
+        "resources": [
+            {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": READ, "shortNames": ["po"]},
+            {"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": READ_WRITE, "shortNames": ["cm"]},
+        ],
     })
 }
 
 pub(crate) fn groups() -> Value {
-    let gv = format!("{POOL_GROUP}/v1");
+    let group = |name: &str| {
+        let gv = format!("{name}/v1");
+        json!({
+            "name": name,
+            "versions": [{"groupVersion": gv, "version": "v1"}],
+            "preferredVersion": {"groupVersion": gv, "version": "v1"},
+        })
+    };
     json!({
         "kind": "APIGroupList",
         "apiVersion": "v1",
-        "groups": [{
-            "name": POOL_GROUP,
-            "versions": [{"groupVersion": gv, "version": "v1"}],
-            "preferredVersion": {"groupVersion": gv, "version": "v1"},
-        }],
+        "groups": [group(POOL_GROUP), group(COORDINATION_GROUP)],
     })
 }
 
-pub(crate) fn pool_resources() -> Value {
+/// The resources of a served group (`/apis/{group}/v1`).
+pub(crate) fn group_resources(group: &str) -> Value {
+    let resource = if group == COORDINATION_GROUP {
+        json!({
+            "name": "leases", "singularName": "lease", "namespaced": true,
+            "kind": "Lease", "verbs": READ_WRITE,
+        })
+    } else {
+        json!({
+            "name": "inferencepools", "singularName": "inferencepool", "namespaced": true,
+            "kind": "InferencePool", "verbs": READ, "shortNames": ["infpool"],
+        })
+    };
     json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
-        "groupVersion": format!("{POOL_GROUP}/v1"),
-        "resources": [{
-            "name": "inferencepools", "singularName": "inferencepool", "namespaced": true,
-            "kind": "InferencePool", "verbs": VERBS, "shortNames": ["infpool"],
-        }],
+        "groupVersion": format!("{group}/v1"),
+        "resources": [resource],
     })
 }

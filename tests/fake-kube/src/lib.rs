@@ -1,4 +1,5 @@
-//! A fake Kubernetes API server for tests: list and watch of pods and InferencePools.
+//! A fake Kubernetes API server for tests: list and watch of pods and InferencePools, and
+//! ConfigMaps and Leases that clients also create, update and delete.
 //!
 //! [`FakeKube::start`] serves plain HTTP on `127.0.0.1`; [`FakeKube::write_kubeconfig`]
 //! writes a kubeconfig that kube-rs (`Config::from_kubeconfig`, `Config::infer` through
@@ -14,7 +15,16 @@
 //!   `/apis/inference.networking.k8s.io/v1[/namespaces/{ns}]/inferencepools[/{name}]`
 //!   (InferencePool v1: `spec.selector.matchLabels`, `spec.targetPorts[].number`,
 //!   `spec.endpointPickerRef`).
-//! - `GET /version`, `/api`, `/api/v1`, `/apis`, `/apis/inference.networking.k8s.io/v1`.
+//! - `/api/v1[/namespaces/{ns}]/configmaps[/{name}]` (core/v1 ConfigMap) and
+//!   `/apis/coordination.k8s.io/v1[/namespaces/{ns}]/leases[/{name}]` (Lease): get, list and
+//!   watch as above, and writes from clients: `POST` to the namespaced collection (201;
+//!   409 `AlreadyExists`), `PUT` of an object (200; 409 `Conflict` when the body's
+//!   `metadata.resourceVersion` is not the stored one, unconditional without one; 404 when
+//!   missing) and `DELETE` (200 with the object's last state; 404 when missing). A body whose
+//!   name or namespace disagrees with the path gets 400, one without a name 422. Read them
+//!   back with [`FakeKube::config_map`], [`FakeKube::config_map_names`] and [`FakeKube::lease`].
+//! - `GET /version`, `/api`, `/api/v1`, `/apis`, `/apis/inference.networking.k8s.io/v1`,
+//!   `/apis/coordination.k8s.io/v1`.
 //! - Anything else: 404 (405 for other methods on served paths), with a `Status` body.
 //!
 //! # Faithful
@@ -43,8 +53,9 @@
 //!
 //! # Not faithful
 //!
-//! - No TLS, authentication, authorization, admission, or writes through the API (objects
-//!   change only through the test controls). No protobuf, no table or metadata-only
+//! - No TLS, authentication, authorization or admission. Pods and InferencePools change only
+//!   through the test controls. Writes take no dry run, no `generateName`, no patches, no
+//!   delete preconditions or finalizers; ConfigMap and Lease bodies are not validated. No protobuf, no table or metadata-only
 //!   (`PartialObjectMetadata`) responses: `Accept` is ignored and JSON is always served.
 //! - History is kept in memory (the last 10 000 changes) and forgotten only by
 //!   [`FakeKube::compact`], which also ends every open watch: the real server only does that
@@ -70,6 +81,7 @@ mod stats;
 mod status;
 mod store;
 mod watch;
+mod write;
 
 pub use objects::{FakeInferencePool, FakePod};
 pub use server::{FakeKube, DEFAULT_BOOKMARK_INTERVAL};

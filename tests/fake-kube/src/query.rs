@@ -1,6 +1,6 @@
 //! Request paths and query strings: which resource a request names, and its parameters.
 
-use crate::kind::{Kind, POOL_GROUP};
+use crate::kind::Kind;
 
 /// What a request path names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,8 +13,8 @@ pub(crate) enum Route {
     CoreResources,
     /// `/apis`
     Groups,
-    /// `/apis/inference.networking.k8s.io/v1`
-    PoolResources,
+    /// `/apis/{group}/v1` of a group the fake serves (InferencePools, Leases).
+    GroupResources(String),
     /// A collection: every namespace when `namespace` is `None`.
     Collection {
         kind: Kind,
@@ -33,31 +33,33 @@ pub(crate) enum Route {
 /// Maps a request path to what it names.
 pub(crate) fn route(path: &str) -> Route {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let (kind, rest) = match parts.as_slice() {
+    let (group, rest) = match parts.as_slice() {
         ["version"] => return Route::Version,
         ["api"] => return Route::CoreVersions,
         ["api", "v1"] => return Route::CoreResources,
         ["apis"] => return Route::Groups,
-        ["apis", group, "v1"] if *group == POOL_GROUP => return Route::PoolResources,
-        ["api", "v1", rest @ ..] => (Kind::Pod, rest),
-        ["apis", group, "v1", rest @ ..] if *group == POOL_GROUP => (Kind::InferencePool, rest),
+        ["apis", group, "v1"] if Kind::serves_group(group) && !group.is_empty() => {
+            return Route::GroupResources((*group).to_owned());
+        }
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, "v1", rest @ ..] => (*group, rest),
         _ => return Route::Unknown,
     };
-    let plural = kind.plural();
+    let kind = |plural: &str| Kind::find(group, plural);
     match rest {
-        [p] if *p == plural => Route::Collection {
+        [p] => kind(p).map_or(Route::Unknown, |kind| Route::Collection {
             kind,
             namespace: None,
-        },
-        ["namespaces", ns, p] if *p == plural => Route::Collection {
+        }),
+        ["namespaces", ns, p] => kind(p).map_or(Route::Unknown, |kind| Route::Collection {
             kind,
             namespace: Some((*ns).to_owned()),
-        },
-        ["namespaces", ns, p, name] if *p == plural => Route::Object {
+        }),
+        ["namespaces", ns, p, name] => kind(p).map_or(Route::Unknown, |kind| Route::Object {
             kind,
             namespace: (*ns).to_owned(),
             name: (*name).to_owned(),
-        },
+        }),
         _ => Route::Unknown,
     }
 }
@@ -151,8 +153,24 @@ mod tests {
         );
         assert_eq!(
             route("/apis/inference.networking.k8s.io/v1"),
-            Route::PoolResources
+            Route::GroupResources("inference.networking.k8s.io".into())
         );
+        assert_eq!(
+            route("/apis/coordination.k8s.io/v1/namespaces/s/leases/l-0"),
+            Route::Object {
+                kind: Kind::Lease,
+                namespace: "s".into(),
+                name: "l-0".into()
+            }
+        );
+        assert_eq!(
+            route("/api/v1/namespaces/s/configmaps"),
+            Route::Collection {
+                kind: Kind::ConfigMap,
+                namespace: Some("s".into())
+            }
+        );
+        assert_eq!(route("/apis/coordination.k8s.io/v1/pods"), Route::Unknown);
         assert_eq!(route("/api/v1/namespaces/m/services"), Route::Unknown);
         assert_eq!(route("/apis/apps/v1/deployments"), Route::Unknown);
         assert_eq!(route("/api/v1/namespaces/m/pods/p/log"), Route::Unknown);

@@ -18,6 +18,11 @@ pub struct Counters {
     pub bookmarks: u64,
     /// Connections accepted and dropped at once while the server was down.
     pub refused: u64,
+    /// Creates, updates and deletes through the API that succeeded.
+    pub writes: u64,
+    /// Writes refused with 409 (`AlreadyExists` on create, `Conflict` on a stale
+    /// resourceVersion).
+    pub conflicts: u64,
 }
 
 /// One request the fake received.
@@ -41,6 +46,8 @@ pub(crate) struct Stats {
     pub gone: AtomicU64,
     pub bookmarks: AtomicU64,
     pub refused: AtomicU64,
+    pub writes: AtomicU64,
+    pub conflicts: AtomicU64,
     pub open_watches: AtomicU64,
     log: Mutex<Vec<RequestRecord>>,
 }
@@ -59,6 +66,8 @@ impl Stats {
             gone: get(&self.gone),
             bookmarks: get(&self.bookmarks),
             refused: get(&self.refused),
+            writes: get(&self.writes),
+            conflicts: get(&self.conflicts),
         }
     }
 

@@ -79,6 +79,12 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
 
+    /// 422, reason `Invalid`: the object fails validation.
+    pub(crate) fn invalid(kind: crate::kind::Kind, message: &str) -> ApiError {
+        let msg = format!("{} is invalid: {message}", kind.kind());
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", msg)
+    }
+
     /// 410 Gone, reason `Expired`.
     pub(crate) fn expired(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::GONE, "Expired", message)
