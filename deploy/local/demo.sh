@@ -4,10 +4,15 @@
 # (config/examples/canary.yaml: 90/10, sticky on x-user-id), streams requests through the
 # gateway, prints TTFT/TPOT per model and variant from the gateway's metrics, shifts the canary
 # to 50 % with a hot reload, shows that no user moved back, injects a GPU fault (fake NVML)
-# and shows traffic moving off that GPU, ends with a short load test (infergate-bench, HTML
-# report), and stops everything it started.
+# and shows traffic moving off that GPU, runs a short load test (infergate-bench, HTML
+# report), then runs two progressive releases on config/examples/release/ under load (a canary
+# as fast as the stable version, promoted; one with twice its TTFT, rolled back; an HTML report
+# each), and stops everything it started.
 #
-# Ports: gateway data 127.0.0.1:9100, admin 127.0.0.1:9190, simulators 127.0.0.1:9101/9102.
+# Ports: gateway data 127.0.0.1:9100, admin 127.0.0.1:9190, simulators 127.0.0.1:9101/9102,
+# infergate-control 127.0.0.1:9200.
+#
+# DEMO_BIN=DIR runs the binaries already built in DIR (e.g. target/debug) instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -32,11 +37,19 @@ for port in 9100 9101 9102 9190 9200; do
   fi
 done
 
-say "Building (release)"
-# The whole workspace, exactly what `cargo build --release` builds, so that nothing is compiled
-# again after it (a build of some packages, -p, can turn crate features on differently).
-cargo build --release --locked
-BIN=target/release
+if [ -n "${DEMO_BIN:-}" ]; then
+  BIN=${DEMO_BIN%/}
+  for f in infergate infergate-sim infergate-bench infergate-control libinfergate_fake_nvml.so; do
+    [ -e "$BIN/$f" ] || { echo "DEMO_BIN=$DEMO_BIN: no $f there; build it or leave DEMO_BIN unset" >&2; exit 1; }
+  done
+  say "Using the binaries in $BIN (DEMO_BIN; nothing is built)"
+else
+  say "Building (release)"
+  # The whole workspace, exactly what `cargo build --release` builds, so that nothing is compiled
+  # again after it (a build of some packages, -p, can turn crate features on differently).
+  cargo build --release --locked
+  BIN=target/release
+fi
 
 say "Starting two simulated model servers: stable v1 (TTFT 200 ms, 20 ms/token), canary v2 (TTFT 120 ms, 15 ms/token)"
 "$BIN/infergate-sim" --listen 127.0.0.1:9101 --ttft-ms 200 --itl-ms 20 --served-version v1 >"$LOGS/sim-stable.log" 2>&1 &
@@ -174,4 +187,96 @@ say "Load test: infergate-bench, 8 concurrent streams through the gateway (GPU 1
   --out "$LOGS/bench.json" --report "$LOGS/bench.html" | sed 's/^/  /'
 echo "  HTML report: $LOGS/bench.html"
 
+# Stops the process started as pids[$1] and waits for it.
+stop() {
+  kill "${pids[$1]}" 2>/dev/null || true
+  wait "${pids[$1]}" 2>/dev/null || true
+}
+
+# Prints "variant outcome count" for model demo from the gateway's requests_total.
+outcomes() {
+  curl -sS "http://$ADMIN/metrics" | awk '
+    /^infergate_requests_total\{/ && /model="demo"/ {
+      match($0, /variant="[^"]*"/); v = substr($0, RSTART + 9, RLENGTH - 10)
+      match($0, /outcome="[^"]*"/); o = substr($0, RSTART + 9, RLENGTH - 10)
+      split($0, parts, " "); n[v " " o] += parts[2]
+    }
+    END { for (k in n) print k, n[k] }' | sort
+}
+
+# Runs release $1 (the example spec under that name) under load; $2: what is expected
+# (promoted or rolled_back). Prints the CLI's step verdicts, its exit status, what the gateway
+# served per variant during the release and the report's path.
+release_run() {
+  local name=$1 expect=$2 spec="$LOGS/$1.yaml" code
+  sed "s/^name: .*/name: $name/" config/examples/release/release.yaml >"$spec"
+  outcomes >"$LOGS/$name.before"
+  # Steady load from a second on (once the gateway has the release's first weights): 32 streams
+  # in flight, 4 tokens each, until the release ends.
+  (sleep 1 && exec "$BIN/infergate-bench" run --url "http://$DATA" --model demo --concurrency 32 \
+    --input-tokens 16 --output-tokens 4 --duration 120s --seed 2 --no-progress) \
+    >"$LOGS/$name-load.log" 2>&1 &
+  local load=$!
+  pids+=("$load")
+  echo "  \$ infergate-control release run --spec config/examples/release/release.yaml  (name: $name)"
+  { "$BIN/infergate-control" release run --spec "$spec" && code=0 || code=$?; echo "$code" >"$LOGS/$name.code"; } 2>&1 |
+    tee "$LOGS/$name-console.txt" | sed 's/^/    /'
+  kill "$load" 2>/dev/null || true
+  wait "$load" 2>/dev/null || true
+  code=$(cat "$LOGS/$name.code")
+  case $code in
+    0) echo "  exit status 0: promoted" ;;
+    3) echo "  exit status 3: rolled back" ;;
+    *) echo "  exit status $code: error" ;;
+  esac
+  outcomes >"$LOGS/$name.after"
+  echo "  requests through the gateway during the release (stopping the load cancels the last ones):"
+  awk 'FILENAME == ARGV[1] { before[$1 " " $2] = $3; next }
+    { d = $3 - before[$1 " " $2]; if (d > 0) { sep = ($1 in line) ? ", " : ""; line[$1] = line[$1] sep d " " $2 } }
+    END { for (v in line) printf "    %-7s %s\n", v, line[v] }' "$LOGS/$name.before" "$LOGS/$name.after" | sort -r
+  curl -fsS "http://127.0.0.1:9200/v1/releases/$name/report.html" -o "$LOGS/$name-report.html"
+  echo "  HTML report: $LOGS/$name-report.html"
+  local want=0
+  [ "$expect" = rolled_back ] && want=3
+  if [ "$code" != "$want" ]; then
+    echo "  expected the release to end $expect (exit $want); see $LOGS" >&2
+    failed=1
+  fi
+}
+
+say "Releases: infergate-control runs them (config/examples/release/: control.yaml, gateway.yaml, release.yaml)"
+stop 4   # the GPU-fault gateway and control
+stop 3
+stop 1   # the canary v2 simulator; the stable v1 one (TTFT 200 ms, 20 ms/token) keeps running
+# A fresh state dir, so that no earlier release resumes.
+INFERGATE_RELEASE_STATE="$LOGS/releases" INFERGATE_FAKE_NVML_SCENARIO=config/examples/release/scenario.yaml \
+  "$BIN/infergate-control" run --config config/examples/release/control.yaml \
+  --nvml-library "$BIN/libinfergate_fake_nvml.so" >"$LOGS/control-release.log" 2>&1 &
+pids+=($!)
+"$BIN/infergate" run --config config/examples/release/gateway.yaml --log-format text >"$LOGS/gateway-release.log" 2>&1 &
+pids+=($!)
+"$BIN/infergate-sim" --listen 127.0.0.1:9102 --ttft-ms 200 --itl-ms 20 --served-version v2 >"$LOGS/sim-canary-v2.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -fsS "http://$ADMIN/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://$ADMIN/readyz" >/dev/null || { cat "$LOGS/gateway-release.log"; exit 1; }
+failed=0
+run_id=$(date +%Y%m%d-%H%M%S)
+
+say "Release 1: canary v2 as fast as stable v1 (TTFT 200 ms, 20 ms/token): steps 10, 50, 100 %, 3 s each"
+release_run "demo-good-$run_id" promoted
+
+say "Release 2: canary v3 with twice the TTFT (400 ms) on 127.0.0.1:9102: rolled back at its first judged step"
+stop 7
+"$BIN/infergate-sim" --listen 127.0.0.1:9102 --ttft-ms 400 --itl-ms 20 --served-version v3 >"$LOGS/sim-canary-v3.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do
+  curl -fsS http://127.0.0.1:9102/health >/dev/null 2>&1 && break
+  sleep 0.1
+done
+release_run "demo-slow-$run_id" rolled_back
+
 say "Logs and reports are in $LOGS (kept); stopping everything"
+exit "$failed"
