@@ -39,6 +39,7 @@ fn refused(r: Refusal) -> Answer {
         Refusal::NotFound(_) => StatusCode::NOT_FOUND,
         Refusal::Conflict(_) => StatusCode::CONFLICT,
         Refusal::Invalid(_) => StatusCode::BAD_REQUEST,
+        Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     json_answer(status, &json!({"error": r.to_string()}))
 }

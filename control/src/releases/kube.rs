@@ -12,6 +12,7 @@ use infergate_remediate::{
 };
 use tokio::time::Instant;
 
+use super::configmaps::ConfigMaps;
 use super::runner::Driving;
 use super::EventSink;
 
@@ -161,10 +162,19 @@ impl EventSink for KubeEvents {
     }
 }
 
-/// Events and Leases for releases in Kubernetes mode (`remediation.mode: kubernetes`);
-/// neither otherwise.
-pub type ReleaseKube = (Option<Arc<dyn EventSink>>, Option<Arc<dyn Driving>>);
+/// What releases use in Kubernetes mode: Events on the node, and the ConfigMaps the
+/// releases are kept in.
+pub struct Cluster {
+    pub events: Option<Arc<dyn EventSink>>,
+    pub store: Arc<ConfigMaps>,
+}
 
+/// The cluster parts and the Leases of releases in Kubernetes mode
+/// (`remediation.mode: kubernetes`); neither otherwise.
+pub type ReleaseKube = (Option<Cluster>, Option<Arc<dyn Driving>>);
+
+/// Builds the Kubernetes clients from the environment (in-cluster, or `KUBECONFIG`); the
+/// ConfigMaps and Leases live in `remediation.namespace`.
 pub async fn from_config(
     cfg: &crate::config::ControlConfig,
     node: &str,
@@ -176,10 +186,12 @@ pub async fn from_config(
     let actions = KubeActions::infer(node.to_owned(), rc.clone())
         .await
         .map_err(|e| e.to_string())?;
-    Ok((
-        Some(Arc::new(KubeEvents { actions })),
-        Some(KubeDriving::new(node.to_owned(), rc)),
-    ))
+    let store = ConfigMaps::infer(&rc.namespace).await?;
+    let cluster = Cluster {
+        events: Some(Arc::new(KubeEvents { actions })),
+        store: Arc::new(store),
+    };
+    Ok((Some(cluster), Some(KubeDriving::new(node.to_owned(), rc))))
 }
 
 #[cfg(test)]

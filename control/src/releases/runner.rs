@@ -9,6 +9,7 @@ use infergate_gpu::probe::unix_ms;
 use infergate_release::engine::{Observation, Release};
 use infergate_release::metrics::{self, routes, Http};
 
+use super::configmaps::Saved;
 use super::Releases;
 
 /// Decides whether this process may drive a release (in Kubernetes: holds its Lease).
@@ -59,25 +60,52 @@ impl Releases {
     }
 
     /// Ticks the release `r` (as read before `obs`) with `obs`; whether it has ended, or
-    /// `None` when it was deleted meanwhile.
+    /// `None` when it was deleted meanwhile. A moved release is saved before its transitions
+    /// are announced; in Kubernetes, a release another process wrote meanwhile is read again
+    /// (and ticked from there next time), and one that cannot be written is put back as it
+    /// was, so that the next tick makes the same transition again.
     fn apply(&self, r: &Release, obs: Observation) -> Option<bool> {
-        let mut map = self.lock();
-        // Deleted, or deleted and created again, while its figures were read.
-        let cur = map
-            .get_mut(&r.spec.name)
-            .filter(|c| c.record.started_at_ms == r.record.started_at_ms)?;
-        let error_before = cur.state.read_error.clone();
-        let (transitions, changed) = cur.tick(unix_ms(), obs);
-        if cur.state.read_error != error_before {
-            if let Some(e) = &cur.state.read_error {
-                tracing::warn!(release = %cur.spec.name, error = %e, "cannot read the release's figures; it waits");
+        let (before, after, transitions, changed, version) = {
+            let mut map = self.lock();
+            // Deleted, or deleted and created again, while its figures were read.
+            let cur = map
+                .get_mut(&r.spec.name)
+                .filter(|c| c.record.started_at_ms == r.record.started_at_ms)?;
+            let before = cur.clone();
+            let error_before = cur.state.read_error.clone();
+            let (transitions, changed) = cur.tick(unix_ms(), obs);
+            if cur.state.read_error != error_before {
+                if let Some(e) = &cur.state.read_error {
+                    tracing::warn!(release = %cur.spec.name, error = %e, "cannot read the release's figures; it waits");
+                }
+            }
+            (
+                before,
+                cur.clone(),
+                transitions,
+                changed,
+                self.version(&r.spec.name),
+            )
+        };
+        if changed {
+            match self.backend.save(&after, version) {
+                Saved::Ok(v) => {
+                    self.keep(&after, v);
+                }
+                Saved::Stale(current) => {
+                    tracing::info!(release = %after.spec.name, "the release was changed by another control process; its state is read again");
+                    self.adopt(&after.spec.name, current);
+                    return Some(false);
+                }
+                Saved::Failed(e) => {
+                    tracing::error!(release = %after.spec.name, error = %e, "cannot save the release; the step is taken again at the next tick");
+                    self.keep(&before, version);
+                    return Some(false);
+                }
             }
         }
-        if changed {
-            self.save(cur);
-        }
-        self.announce(cur, &transitions);
-        Some(!cur.is_active())
+        self.announce(&after, &transitions);
+        Some(!after.is_active())
     }
 }
 

@@ -15,12 +15,12 @@ gates: { ttft_p95_ratio: 1.5, tpot_p95_ratio: 1.5, error_rate_delta: 0.02, gpu_h
 source: { gateways: [\"http://127.0.0.1:1\"] }
 ";
 
-fn releases(store: Option<Store>) -> (Arc<Releases>, Feed, prometheus::Registry) {
+fn releases(backend: Backend) -> (Arc<Releases>, Feed, prometheus::Registry) {
     let feed = Feed::new("node-a");
     let registry = prometheus::Registry::new();
     let metrics = ReleaseMetrics::new(&registry).unwrap();
     (
-        Releases::new(store, feed.clone(), metrics, None),
+        Releases::new(backend, feed.clone(), metrics, None),
         feed,
         registry,
     )
@@ -32,7 +32,7 @@ fn body(a: &api::Answer) -> serde_json::Value {
 
 #[test]
 fn the_api_creates_lists_ends_and_deletes_releases() {
-    let (r, feed, registry) = releases(None);
+    let (r, feed, registry) = releases(Backend::Memory);
     let a = api::handle(&r, &Method::POST, "/v1/releases", SPEC.as_bytes());
     assert_eq!(a.status, StatusCode::CREATED);
     assert_eq!(body(&a)["state"], "running");
@@ -104,10 +104,10 @@ fn saved_releases_are_resumed_and_published_at_start() {
     let dir =
         std::env::temp_dir().join(format!("infergate-control-releases-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let (r, _, _) = releases(Some(Store::open(&dir).unwrap()));
+    let (r, _, _) = releases(Backend::File(Store::open(&dir).unwrap()));
     r.create(SPEC).unwrap();
     drop(r);
-    let (again, feed, _) = releases(Some(Store::open(&dir).unwrap()));
+    let (again, feed, _) = releases(Backend::File(Store::open(&dir).unwrap()));
     let got = again.get("demo-v2").unwrap();
     assert_eq!(
         (got.record.state.as_str(), got.state.canary_weight),
@@ -115,7 +115,7 @@ fn saved_releases_are_resumed_and_published_at_start() {
     );
     assert_eq!(feed.current().releases[0].generation, got.state.generation);
     again.delete("demo-v2").unwrap();
-    let (empty, _, _) = releases(Some(Store::open(&dir).unwrap()));
+    let (empty, _, _) = releases(Backend::File(Store::open(&dir).unwrap()));
     assert!(empty.list().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
