@@ -67,8 +67,9 @@ fn bound_grants(
 }
 
 #[test]
-fn control_rbac_grants_exactly_what_remediation_uses() {
-    // The calls of control/remediate/src/kube/ (docs/remediation.md, "RBAC").
+fn control_rbac_grants_exactly_what_remediation_and_releases_use() {
+    // The calls of control/remediate/src/kube/ (docs/remediation.md, "RBAC"), and of the
+    // releases' ConfigMaps (docs/release.md).
     let docs = objects("control");
     let got = bound_grants(docs, "infergate-system", "infergate-control");
     let want = BTreeMap::from([
@@ -90,6 +91,19 @@ fn control_rbac_grants_exactly_what_remediation_uses() {
                 ("coordination.k8s.io", "leases", "get"),
                 ("coordination.k8s.io", "leases", "create"),
                 ("coordination.k8s.io", "leases", "update"),
+            ]),
+        ),
+        (
+            // control/src/releases/configmaps.rs and watch.rs: get_opt, create, replace,
+            // delete, and the watcher's list and watch.
+            "Role infergate-system/infergate-control-releases".to_owned(),
+            triples(&[
+                ("", "configmaps", "get"),
+                ("", "configmaps", "list"),
+                ("", "configmaps", "watch"),
+                ("", "configmaps", "create"),
+                ("", "configmaps", "update"),
+                ("", "configmaps", "delete"),
             ]),
         ),
         (
