@@ -264,3 +264,54 @@ async fn abort_and_manual_promote_end_a_release_at_once() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_sticky_user_on_the_canary_never_goes_back_during_the_ramp() {
+    let s = stack(&[], HEALTHY).await;
+    let spec = s.spec("sticky", "[10, 30, 60, 100]", "");
+    let addr = s.gateway.data;
+    // 60 users ask in turn, each with its own key, until the release ends.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let users = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut seen: Vec<Vec<String>> = vec![Vec::new(); 60];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (u, history) in seen.iter_mut().enumerate() {
+                    let key = format!("user-{u}");
+                    let body = STREAM.replace("\"max_tokens\":20", "\"max_tokens\":2");
+                    let r = post_with(addr, "/v1/chat/completions", &body, &[("x-user-id", &key)])
+                        .await;
+                    let variant = r.headers["x-infergate-variant"]
+                        .to_str()
+                        .unwrap()
+                        .to_owned();
+                    if history.last() != Some(&variant) {
+                        history.push(variant);
+                    }
+                }
+            }
+            seen
+        }
+    });
+    let (code, out) = s
+        .cli(
+            &["run", "--spec", spec.to_str().unwrap()],
+            Duration::from_secs(90),
+        )
+        .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = users.await.unwrap();
+    assert_eq!(code, 0, "{out}");
+    // Each user's variants over time: stable first, then canary, never back.
+    let moved = seen.iter().filter(|h| h.len() > 1).count();
+    for (u, h) in seen.iter().enumerate() {
+        assert!(
+            h.as_slice() == ["canary"]
+                || h.as_slice() == ["stable"]
+                || h.as_slice() == ["stable", "canary"],
+            "user-{u} went {h:?}"
+        );
+    }
+    assert!(moved > 20, "only {moved} of 60 users moved to the canary");
+}

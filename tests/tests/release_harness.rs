@@ -100,6 +100,7 @@ pub fn gateway_config(control: SocketAddr, stable: &Sim, canary: &Sim) -> String
         "      - name: default".to_owned(),
         "        split: [{ variant: stable, weight: 100 }, { variant: canary, weight: 0 }]"
             .to_owned(),
+        "        sticky: { header: x-user-id }".to_owned(),
     ]
     .join("\n")
         + "\n"
