@@ -86,6 +86,18 @@ impl FakeKube {
         self.shared.store().get(&key).cloned()
     }
 
+    /// The Events posted in `namespace`, oldest first (by resourceVersion), as stored.
+    pub fn events(&self, namespace: &str) -> Vec<serde_json::Value> {
+        let store = self.shared.store();
+        let mut events = store.snapshot(Kind::Event, Some(namespace), store.rv());
+        events.sort_by_key(|e| {
+            e.pointer("/metadata/resourceVersion")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|v| v.parse::<u64>().ok())
+        });
+        events
+    }
+
     /// Forgets all history, as an etcd compaction that also drops the watch cache: every open
     /// watch gets an `ERROR` event with code 410 (reason `Expired`) and ends; a later watch or
     /// exact list from an older resourceVersion, or a continue token from before, gets 410.

@@ -31,6 +31,7 @@ pub(crate) fn core_resources() -> Value {
         "resources": [
             {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": READ, "shortNames": ["po"]},
             {"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": READ_WRITE, "shortNames": ["cm"]},
+            {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": READ_WRITE, "shortNames": ["ev"]},
         ],
     })
 }

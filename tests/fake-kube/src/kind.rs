@@ -11,6 +11,8 @@ pub(crate) enum Kind {
     ConfigMap,
     /// coordination.k8s.io/v1 Lease.
     Lease,
+    /// core/v1 Event.
+    Event,
 }
 
 /// The API group of InferencePools.
@@ -19,7 +21,13 @@ pub(crate) const POOL_GROUP: &str = "inference.networking.k8s.io";
 pub(crate) const COORDINATION_GROUP: &str = "coordination.k8s.io";
 
 /// Every kind, in the order discovery lists them.
-const ALL: [Kind; 4] = [Kind::Pod, Kind::ConfigMap, Kind::InferencePool, Kind::Lease];
+const ALL: [Kind; 5] = [
+    Kind::Pod,
+    Kind::ConfigMap,
+    Kind::Event,
+    Kind::InferencePool,
+    Kind::Lease,
+];
 
 impl Kind {
     /// The kind served at `/api/v1/...` (group `""`) or `/apis/{group}/v1/...` under `plural`.
@@ -39,12 +47,13 @@ impl Kind {
             Kind::InferencePool => "InferencePool",
             Kind::ConfigMap => "ConfigMap",
             Kind::Lease => "Lease",
+            Kind::Event => "Event",
         }
     }
 
     pub(crate) fn api_version(self) -> &'static str {
         match self {
-            Kind::Pod | Kind::ConfigMap => "v1",
+            Kind::Pod | Kind::ConfigMap | Kind::Event => "v1",
             Kind::InferencePool => "inference.networking.k8s.io/v1",
             Kind::Lease => "coordination.k8s.io/v1",
         }
@@ -56,13 +65,14 @@ impl Kind {
             Kind::InferencePool => "inferencepools",
             Kind::ConfigMap => "configmaps",
             Kind::Lease => "leases",
+            Kind::Event => "events",
         }
     }
 
     /// The group as a Status `details.group` names it (empty for core).
     pub(crate) fn group(self) -> &'static str {
         match self {
-            Kind::Pod | Kind::ConfigMap => "",
+            Kind::Pod | Kind::ConfigMap | Kind::Event => "",
             Kind::InferencePool => POOL_GROUP,
             Kind::Lease => COORDINATION_GROUP,
         }
@@ -70,7 +80,7 @@ impl Kind {
 
     /// Clients may create, update and delete objects of this kind through the API.
     pub(crate) fn writable(self) -> bool {
-        matches!(self, Kind::ConfigMap | Kind::Lease)
+        matches!(self, Kind::ConfigMap | Kind::Lease | Kind::Event)
     }
 
     /// Custom resources carry `metadata.generation`, bumped on spec changes.
@@ -88,6 +98,19 @@ impl Kind {
     pub(crate) fn extra_fields(self) -> &'static [&'static str] {
         match self {
             Kind::Pod => &["spec.nodeName", "status.phase", "status.podIP"],
+            Kind::Event => &[
+                "involvedObject.apiVersion",
+                "involvedObject.fieldPath",
+                "involvedObject.kind",
+                "involvedObject.name",
+                "involvedObject.namespace",
+                "involvedObject.resourceVersion",
+                "involvedObject.uid",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            ],
             Kind::InferencePool | Kind::ConfigMap | Kind::Lease => &[],
         }
     }

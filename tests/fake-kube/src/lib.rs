@@ -1,5 +1,5 @@
 //! A fake Kubernetes API server for tests: list and watch of pods and InferencePools, and
-//! ConfigMaps and Leases that clients also create, update and delete.
+//! ConfigMaps, Leases and Events that clients also create, update and delete.
 //!
 //! [`FakeKube::start`] serves plain HTTP on `127.0.0.1`; [`FakeKube::write_kubeconfig`]
 //! writes a kubeconfig that kube-rs (`Config::from_kubeconfig`, `Config::infer` through
@@ -23,7 +23,14 @@
 //!   missing) and `DELETE` (200 with the object's last state; 404 when missing). A body whose
 //!   name or namespace disagrees with the path gets 400, one without a name 422. Read them
 //!   back with [`FakeKube::config_map`], [`FakeKube::config_map_names`] and [`FakeKube::lease`].
-//! - `GET /version`, `/api`, `/api/v1`, `/apis`, `/apis/inference.networking.k8s.io/v1`,
+//! - `/api/v1[/namespaces/{ns}]/events[/{name}]` (core/v1 Event, as `kubectl describe` and
+//!   kube-rs' `Api::<Event>::create` use them): the same reads and writes as ConfigMaps;
+//!   field selectors `involvedObject.{apiVersion,fieldPath,kind,name,namespace,
+//!   resourceVersion,uid}`, `reason`, `reportingComponent`, `source` (`source.component`)
+//!   and `type`. Read them back with [`FakeKube::events`], oldest first.
+//! - A create with `metadata.generateName` and no name gets the prefix and five characters
+//!   of the real server's alphabet, unique in the namespace; neither gives 422.
+//! - `GET /version`, `/api`, `/api/v1` (pods, configmaps, events), `/apis`, `/apis/inference.networking.k8s.io/v1`,
 //!   `/apis/coordination.k8s.io/v1`.
 //! - Anything else: 404 (405 for other methods on served paths), with a `Status` body.
 //!
@@ -54,9 +61,11 @@
 //! # Not faithful
 //!
 //! - No TLS, authentication, authorization or admission. Pods and InferencePools change only
-//!   through the test controls. Writes take no dry run, no `generateName`, no patches, no
-//!   delete preconditions or finalizers; ConfigMap and Lease bodies are not validated. No protobuf, no table or metadata-only
-//!   (`PartialObjectMetadata`) responses: `Accept` is ignored and JSON is always served.
+//!   through the test controls. Writes take no dry run, no patches, no delete
+//!   preconditions or finalizers; ConfigMap, Lease and Event bodies are not validated, and
+//!   Events are not aggregated (`count` is the client's) nor expired after an hour. No
+//!   protobuf, no table or metadata-only (`PartialObjectMetadata`) responses: `Accept` is
+//!   ignored and JSON is always served.
 //! - History is kept in memory (the last 10 000 changes) and forgotten only by
 //!   [`FakeKube::compact`], which also ends every open watch: the real server only does that
 //!   when a watcher falls behind the compaction.

@@ -170,6 +170,14 @@ mod tests {
                 namespace: Some("s".into())
             }
         );
+        assert_eq!(
+            route("/api/v1/namespaces/default/events"),
+            Route::Collection {
+                kind: Kind::Event,
+                namespace: Some("default".into())
+            }
+        );
+        assert_eq!(route("/apis/coordination.k8s.io/v1/events"), Route::Unknown);
         assert_eq!(route("/apis/coordination.k8s.io/v1/pods"), Route::Unknown);
         assert_eq!(route("/api/v1/namespaces/m/services"), Route::Unknown);
         assert_eq!(route("/apis/apps/v1/deployments"), Route::Unknown);

@@ -145,7 +145,11 @@ impl FieldSelector {
 
     pub(crate) fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
-            let pointer = format!("/{}", field.replace('.', "/"));
+            // Events' `source` selects on the reporting component.
+            let pointer = match field.as_str() {
+                "source" => "/source/component".to_owned(),
+                f => format!("/{}", f.replace('.', "/")),
+            };
             let actual = obj.pointer(&pointer).and_then(Value::as_str).unwrap_or("");
             (actual == value) == *equal
         })
@@ -202,6 +206,20 @@ mod tests {
         assert!(f("metadata.name==p,metadata.namespace=ns"));
         assert!(!f("metadata.name=q"));
         assert!(f("metadata.name!=q,spec.nodeName=n1"));
+        let event = json!({
+            "metadata": {"name": "e", "namespace": "default"},
+            "involvedObject": {"kind": "Node", "name": "n1"},
+            "reason": "ReleaseStep", "type": "Normal", "source": {"component": "c"},
+        });
+        let e = |t: &str| {
+            FieldSelector::parse(t, Kind::Event)
+                .unwrap()
+                .matches(&event)
+        };
+        assert!(e("involvedObject.kind=Node,involvedObject.name=n1"));
+        assert!(e("reason=ReleaseStep,type=Normal,source=c"));
+        assert!(!e("reason=ReleasePromoted"));
+        assert!(!e("source=other"));
         let err = FieldSelector::parse("spec.nodeName=n1", Kind::InferencePool).unwrap_err();
         assert_eq!(err, "field label not supported: spec.nodeName");
     }

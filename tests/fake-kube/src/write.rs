@@ -1,5 +1,5 @@
-//! Writes through the API for the writable kinds (ConfigMaps, Leases): create (409
-//! `AlreadyExists`), update with a `resourceVersion` precondition (409 `Conflict` on a
+//! Writes through the API for the writable kinds (ConfigMaps, Leases, Events): create (409
+//! `AlreadyExists`; `generateName`), update with a `resourceVersion` precondition (409 `Conflict` on a
 //! mismatch; none given: unconditional) and delete.
 
 use http::{Response, StatusCode};
@@ -13,16 +13,28 @@ use crate::stats::Stats;
 use crate::status::{self, ApiError, Body};
 use crate::store::Key;
 
-/// `POST /.../namespaces/{ns}/{plural}`: 201 with the stored object.
+/// `POST /.../namespaces/{ns}/{plural}`: 201 with the stored object. A body with
+/// `metadata.generateName` and no name gets that prefix and five characters, unique in the
+/// namespace, as the real server names it.
 pub(crate) fn create(shared: &Shared, kind: Kind, namespace: &str, body: &[u8]) -> Response<Body> {
     let (name, obj) = match parse(kind, namespace, None, body) {
         Ok(x) => x,
         Err(e) => return e.response(),
     };
-    let key: Key = (kind, namespace.to_owned(), name.clone());
     let stored = shared.write(|s| {
+        let name = match name.clone() {
+            Name::Given(name) => name,
+            Name::Generate(prefix) => (0..)
+                .map(|attempt| format!("{prefix}{}", suffix(s.rv(), attempt)))
+                .find(|n| s.get(&(kind, namespace.to_owned(), n.clone())).is_none())?,
+        };
+        let key: Key = (kind, namespace.to_owned(), name.clone());
         if s.get(&key).is_some() {
             return None;
+        }
+        let mut obj = obj;
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("name".into(), Value::String(name));
         }
         s.apply(key.clone(), &clock::now(), |_| obj);
         s.get(&key).cloned()
@@ -34,10 +46,39 @@ pub(crate) fn create(shared: &Shared, kind: Kind, namespace: &str, body: &[u8]) 
         }
         None => {
             Stats::bump(&shared.stats.conflicts);
+            let name = match name {
+                Name::Given(n) | Name::Generate(n) => n,
+            };
             let msg = format!("{} \"{name}\" already exists", kind.resource());
             failure(kind, &name, StatusCode::CONFLICT, "AlreadyExists", &msg)
         }
     }
+}
+
+/// The name a create asks for.
+#[derive(Clone)]
+enum Name {
+    /// `metadata.name`.
+    Given(String),
+    /// `metadata.generateName`: a prefix.
+    Generate(String),
+}
+
+/// Five characters of the real server's alphabet for generated names, from the version the
+/// store is at and the attempt (spread so that consecutive names differ in every place).
+fn suffix(rv: u64, attempt: u64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut x = rv
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(attempt.wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    x ^= x >> 31;
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(x % ALPHABET.len() as u64) as usize];
+            x /= ALPHABET.len() as u64;
+            char::from(c)
+        })
+        .collect()
 }
 
 /// `PUT /.../namespaces/{ns}/{plural}/{name}`: 200 with the stored object.
@@ -108,14 +149,15 @@ pub(crate) fn delete(shared: &Shared, kind: Kind, namespace: &str, name: &str) -
     }
 }
 
-/// The object's name and body, with its `apiVersion`, `kind` and namespace checked and set,
-/// and the server-set fields (uid, creationTimestamp) dropped for the store to set.
+/// The object's name (or, for a create, the prefix of one to generate) and body, with its
+/// `apiVersion`, `kind` and namespace checked and set, and the server-set fields (uid,
+/// creationTimestamp) dropped for the store to set.
 fn parse(
     kind: Kind,
     namespace: &str,
     path_name: Option<&str>,
     body: &[u8],
-) -> Result<(String, Value), ApiError> {
+) -> Result<(Name, Value), ApiError> {
     let mut obj: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the body is not a JSON object: {e}")))?;
     let Some(map) = obj.as_object_mut() else {
@@ -139,18 +181,28 @@ fn parse(
         .or_insert_with(|| json!({}))
         .as_object_mut()
         .ok_or_else(|| ApiError::bad_request("metadata is not an object"))?;
-    let name = meta
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ApiError::invalid(kind, "metadata.name: Required value: name is required")
-        })?;
-    if path_name.is_some_and(|p| p != name) {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({name}) does not match the name on the URL"
-        )));
+    let text = |field: &str| {
+        meta.get(field)
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+    };
+    let name = match (text("name"), text("generateName"), path_name) {
+        (Some(name), _, _) => Name::Given(name),
+        (None, Some(prefix), None) => Name::Generate(prefix),
+        _ => {
+            return Err(ApiError::invalid(
+                kind,
+                "metadata.name: Required value: name or generateName is required",
+            ))
+        }
+    };
+    if let (Name::Given(name), Some(p)) = (&name, path_name) {
+        if p != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({name}) does not match the name on the URL"
+            )));
+        }
     }
     match meta.get("namespace").and_then(Value::as_str) {
         Some(ns) if ns != namespace => {
