@@ -2,7 +2,8 @@
 //! server keep releases in ConfigMaps and both publish them; a gateway that follows only the
 //! second control's feed gets the weights of a release submitted to the first; and when the
 //! control driving a release is killed with SIGKILL, the other takes its Lease once it expires
-//! and finishes the release from the same step.
+//! and finishes the release from the same step. Each transition is posted as a Kubernetes
+//! Event on the node of the control that made it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "release_harness.rs"]
@@ -17,6 +18,8 @@ use infergate_e2e::*;
 use infergate_fake_kube::FakeKube;
 
 const NAMESPACE: &str = "infergate-system";
+/// Where the controls post Events (remediation's namespace for node Events).
+const EVENTS_NAMESPACE: &str = "default";
 
 /// A control process in Kubernetes mode on `node`, with 3 s Leases.
 async fn control(dir: &Path, node: &str, kubeconfig: &Path, scenario: &Path) -> (Proc, SocketAddr) {
@@ -93,6 +96,63 @@ async fn feed_weight(control: SocketAddr, name: &str) -> Option<u64> {
         .as_u64()
 }
 
+/// The Events posted about release `name` (by the `release NAME: ` their messages start
+/// with), oldest first, once one with `reason` is there.
+async fn release_events(fake: &FakeKube, name: &str, reason: &str) -> Vec<serde_json::Value> {
+    let prefix = format!("release {name}: ");
+    wait_for(
+        &format!("a {reason} Event for {name}"),
+        Duration::from_secs(10),
+        || async {
+            let events: Vec<serde_json::Value> = fake
+                .events(EVENTS_NAMESPACE)
+                .into_iter()
+                .filter(|e| {
+                    e["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with(&prefix))
+                })
+                .collect();
+            if events.iter().any(|e| e["reason"] == reason) {
+                Ok(events)
+            } else {
+                Err(format!("{events:?}"))
+            }
+        },
+    )
+    .await
+}
+
+/// The Events with `reason` and `message` (without the `release NAME: ` prefix).
+fn with<'a>(
+    events: &'a [serde_json::Value],
+    name: &str,
+    reason: &str,
+    message: &str,
+) -> Vec<&'a serde_json::Value> {
+    let message = format!("release {name}: {message}");
+    events
+        .iter()
+        .filter(|e| e["reason"] == reason && e["message"] == message.as_str())
+        .collect()
+}
+
+/// The position (in posting order) of the one Event with `reason` whose message starts
+/// with `release NAME: start`.
+fn position(events: &[serde_json::Value], name: &str, reason: &str, start: &str) -> usize {
+    let start = format!("release {name}: {start}");
+    let found: Vec<usize> = (0..events.len())
+        .filter(|&i| {
+            events[i]["reason"] == reason
+                && events[i]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(&start))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{reason} {start:?} in {events:#?}");
+    found[0]
+}
+
 /// The release as `control`'s API shows it.
 async fn release_at(control: SocketAddr, name: &str) -> serde_json::Value {
     get(control, &format!("/v1/releases/{name}")).await.json()
@@ -163,6 +223,65 @@ async fn releases_are_published_by_every_control_and_survive_their_driver() {
         || async { feed_weight(second_addr, "kube-good").await == Some(100) },
     )
     .await;
+    // Every transition is an Event on a control's node: each step's start and pass, and the
+    // promotion, once each.
+    let events = release_events(&fake, "kube-good", "ReleasePromoted").await;
+    assert_eq!(events.len(), 7, "{events:#?}");
+    for e in &events {
+        assert_eq!(e["type"], "Normal", "{e}");
+        assert_eq!(e["action"], "Release", "{e}");
+        assert_eq!(e["involvedObject"]["kind"], "Node", "{e}");
+        assert!(
+            ["node-a", "node-b"].contains(&e["involvedObject"]["name"].as_str().unwrap()),
+            "{e}"
+        );
+        assert_eq!(e["source"]["component"], "infergate-control", "{e}");
+        assert_eq!(e["reportingComponent"], "infergate-control", "{e}");
+    }
+    let step1 = with(
+        &events,
+        "kube-good",
+        "ReleaseStep",
+        "step 1 of 3: canary 10 %, stable 90 %",
+    );
+    assert_eq!(step1.len(), 1, "{events:#?}");
+    // The control it was submitted to started it.
+    assert_eq!(step1[0]["involvedObject"]["name"], "node-a");
+    for (step, weight) in [(2, 50), (3, 100)] {
+        let message = format!(
+            "step {step} of 3: canary {weight} %, stable {} %",
+            100 - weight
+        );
+        assert_eq!(
+            with(&events, "kube-good", "ReleaseStep", &message).len(),
+            1,
+            "{message} in {events:#?}"
+        );
+    }
+    let promoted = with(
+        &events,
+        "kube-good",
+        "ReleasePromoted",
+        "promoted: canary 100 %",
+    );
+    assert_eq!(promoted.len(), 1, "{events:#?}");
+    // Each step passed after it started (a pass and the next start share a tick).
+    for step in 1..=3 {
+        let started = position(
+            &events,
+            "kube-good",
+            "ReleaseStep",
+            &format!("step {step} of 3:"),
+        );
+        let passed = position(
+            &events,
+            "kube-good",
+            "ReleaseStepPassed",
+            &format!("step {step} passed: canary "),
+        );
+        assert!(started < passed, "step {step} in {events:#?}");
+    }
+
     // Both controls show the same release; deleting it anywhere removes the ConfigMap.
     assert_eq!(
         release_at(second_addr, "kube-good").await["state"],
@@ -253,4 +372,30 @@ async fn releases_are_published_by_every_control_and_survive_their_driver() {
     assert_eq!(done["state"], "promoted", "{done}");
     assert_eq!(done["steps"].as_array().unwrap().len(), 3, "{done}");
     assert_eq!(stats.1, 0, "failed requests: {stats:?}");
+    // The survivor posted the last step and the promotion on its own node.
+    let events = release_events(&fake, "kube-resume", "ReleasePromoted").await;
+    let step1 = with(
+        &events,
+        "kube-resume",
+        "ReleaseStep",
+        "step 1 of 3: canary 10 %, stable 90 %",
+    );
+    assert_eq!(step1.len(), 1, "{events:#?}");
+    assert_eq!(step1[0]["involvedObject"]["name"], "node-a");
+    let last = with(
+        &events,
+        "kube-resume",
+        "ReleaseStep",
+        "step 3 of 3: canary 100 %, stable 0 %",
+    );
+    let promoted = with(
+        &events,
+        "kube-resume",
+        "ReleasePromoted",
+        "promoted: canary 100 %",
+    );
+    for e in last.iter().chain(&promoted) {
+        assert_eq!(e["involvedObject"]["name"], survivor_node, "{events:#?}");
+    }
+    assert_eq!((last.len(), promoted.len()), (1, 1), "{events:#?}");
 }
