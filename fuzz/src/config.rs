@@ -4,7 +4,8 @@
 //!
 //! - Loading never panics, and every error it reports has a reason.
 //! - A config that loads writes back (as JSON, which YAML reads) to text that loads as the same
-//!   config, once the admin token, which is written as `"***"`, is put back.
+//!   config, once the admin token, which is written as `"***"`, is put back and each `${` of
+//!   a value is escaped as `$${` (a value may hold a literal `${`, written `$${` in YAML).
 //! - A config that loads compiles, and compiling it again with the same compiler rebuilds
 //!   nothing. TLS file paths of backends are dropped before compiling, so that no file named
 //!   by the input is read.
@@ -56,7 +57,8 @@ pub fn check(text: &[u8]) -> Result<(), String> {
     }
 }
 
-/// `cfg` written as JSON, with the admin token (written as `"***"`) put back.
+/// `cfg` written as JSON, with the admin token (written as `"***"`) put back, as YAML that
+/// loads as `cfg`.
 fn written(cfg: &Config) -> Result<String, String> {
     let mut v = serde_json::to_value(cfg).map_err(|e| format!("cannot write {cfg:?}: {e}"))?;
     if let Some(secret) = &cfg.listeners.admin.token {
@@ -66,5 +68,17 @@ fn written(cfg: &Config) -> Result<String, String> {
             other => return Err(format!("the admin token is written as {other:?}")),
         }
     }
+    escape(&mut v);
     Ok(v.to_string())
+}
+
+/// Writes each `${` of a string value as `$${`, which loads as a literal `${` (environment
+/// references are expanded in values, not in keys).
+fn escape(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) if s.contains("${") => *s = s.replace("${", "$${"),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(escape),
+        serde_json::Value::Object(o) => o.values_mut().for_each(escape),
+        _ => {}
+    }
 }
