@@ -225,10 +225,30 @@ async fn abort_and_manual_promote_end_a_release_at_once() {
         .collect();
     assert_eq!(names, vec!["promote-me"]);
     assert_eq!(s.release("abort-me").await["superseded_by"], "promote-me");
+    let asked = tokio::time::Instant::now();
     let (code, out) = s
         .cli(&["promote", "promote-me"], Duration::from_secs(10))
         .await;
     assert_eq!(code, 0, "{out}");
+    // The new weights reach the gateway within a second of the step (from the CLI's start).
+    wait_until(
+        "the gateway applies the promotion",
+        Duration::from_secs(1),
+        || async {
+            let w = metric_at(
+                s.gateway.admin,
+                "infergate_release_weight",
+                &[("release", "promote-me"), ("variant", "canary")],
+            )
+            .await;
+            w == 100.0
+        },
+    )
+    .await;
+    eprintln!(
+        "promote asked -> gateway weights applied: {} ms",
+        asked.elapsed().as_millis()
+    );
     let r = s.release("promote-me").await;
     assert_eq!(
         (r["state"].as_str(), r["canary_weight"].as_u64()),
