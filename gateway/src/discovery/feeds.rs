@@ -6,15 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use futures::StreamExt;
 use infergate_config::{HealthFeed, PortRef};
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher;
 use kube::{Api, Client};
 
 use super::pods::endpoint;
-use super::source::{Retry, SourceState};
+use super::set::{self, PodSet};
+use super::source::SourceState;
 use super::Task;
 use crate::gateway::Gateway;
 use crate::table::Table;
@@ -25,57 +24,24 @@ pub async fn follow(client: Client, gw: Arc<Gateway>, feed: HealthFeed, state: A
         return;
     };
     let api: Api<Pod> = Api::namespaced(client, &spec.namespace);
-    let config =
-        watcher::Config::default().labels(&infergate_config::selector_text(&spec.selector));
-    let mut events = watcher::watcher(api, config)
-        .backoff(Retry::default())
-        .boxed();
+    let selector = infergate_config::selector_text(&spec.selector);
+    let mut events = set::watch(api, watcher::Config::default().labels(&selector));
     let port = PortRef::Number(spec.port);
     let mut changes = gw.changes();
     // Control pod name -> (node, feed URL), for the pods that are Ready.
-    let mut control: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut listing: Option<BTreeMap<String, (String, String)>> = None;
+    let mut control: PodSet<(String, String)> = PodSet::default();
     let mut following: HashMap<String, Task> = HashMap::new();
     loop {
         tokio::select! {
-            event = events.next() => {
+            event = set::next(&mut events, &state) => {
                 let Some(event) = event else { return };
-                let event = match event {
-                    Ok(e) => e,
-                    Err(e) => {
-                        state.error(&e);
-                        continue;
-                    }
+                let feed_of = |p: &Pod| {
+                    let e = endpoint(p, &port, false)?;
+                    let node = e.labels.get("node").unwrap_or_default().to_owned();
+                    Some((node, format!("{}/v1/health", e.url)))
                 };
-                state.ok();
-                let put = |map: &mut BTreeMap<String, (String, String)>, p: &Pod| {
-                    let name = p.metadata.name.clone().unwrap_or_default();
-                    match endpoint(p, &port, false) {
-                        Some(e) => {
-                            let node = e.labels.get("node").unwrap_or_default().to_owned();
-                            map.insert(name, (node, format!("{}/v1/health", e.url)));
-                        }
-                        None => {
-                            map.remove(&name);
-                        }
-                    }
-                };
-                match event {
-                    Event::Init => {
-                        listing = Some(BTreeMap::new());
-                        continue;
-                    }
-                    Event::InitApply(p) => {
-                        if let Some(l) = listing.as_mut() {
-                            put(l, &p);
-                        }
-                        continue;
-                    }
-                    Event::InitDone => control = listing.take().unwrap_or_default(),
-                    Event::Apply(p) => put(&mut control, &p),
-                    Event::Delete(p) => {
-                        control.remove(p.metadata.name.as_deref().unwrap_or_default());
-                    }
+                if !control.apply(event, feed_of) {
+                    continue;
                 }
             }
             changed = changes.changed() => {
@@ -84,7 +50,7 @@ pub async fn follow(client: Client, gw: Arc<Gateway>, feed: HealthFeed, state: A
                 }
             }
         }
-        let wanted = wanted_feeds(&gw.snapshot(), &control);
+        let wanted = wanted_feeds(&gw.snapshot(), control.live());
         following.retain(|url, _| {
             let keep = wanted.contains(url);
             if !keep {

@@ -7,16 +7,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use infergate_config::{Endpoint, KubernetesDiscovery, PortRef};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
 
 use super::pods::endpoint;
-use super::source::{Retry, SourceState};
+use super::set::{self, PodSet};
+use super::source::SourceState;
 use super::Task;
 use crate::writer::WriterHandle;
 
@@ -72,48 +71,15 @@ async fn pods(
     target: &Target,
 ) {
     let api: Api<Pod> = Api::namespaced(client, ns);
-    let config = watcher::Config::default().labels(selector);
-    let mut events = watcher::watcher(api, config)
-        .backoff(Retry::default())
-        .boxed();
+    let mut events = set::watch(api, watcher::Config::default().labels(selector));
     // By pod name: its endpoint while it should take traffic.
-    let mut live: BTreeMap<String, Endpoint> = BTreeMap::new();
-    let mut listing: Option<BTreeMap<String, Endpoint>> = None;
+    let mut pods: PodSet<Endpoint> = PodSet::default();
     let mut applied: Option<Vec<Endpoint>> = None;
-    while let Some(event) = events.next().await {
-        let event = match event {
-            Ok(e) => e,
-            Err(e) => {
-                target.state.error(&e);
-                continue;
-            }
-        };
-        target.state.ok();
-        let put = |map: &mut BTreeMap<String, Endpoint>, p: &Pod| {
-            let name = p.metadata.name.clone().unwrap_or_default();
-            match endpoint(p, port, require_warm) {
-                Some(e) => map.insert(name, e),
-                None => map.remove(&name),
-            };
-        };
-        match event {
-            Event::Init => {
-                listing = Some(BTreeMap::new());
-                continue;
-            }
-            Event::InitApply(p) => {
-                if let Some(l) = listing.as_mut() {
-                    put(l, &p);
-                }
-                continue;
-            }
-            Event::InitDone => live = listing.take().unwrap_or_default(),
-            Event::Apply(p) => put(&mut live, &p),
-            Event::Delete(p) => {
-                live.remove(p.metadata.name.as_deref().unwrap_or_default());
-            }
+    while let Some(event) = set::next(&mut events, &target.state).await {
+        if !pods.apply(event, |p| endpoint(p, port, require_warm)) {
+            continue;
         }
-        let now: Vec<Endpoint> = live.values().cloned().collect();
+        let now: Vec<Endpoint> = pods.live().values().cloned().collect();
         if applied.as_ref() != Some(&now) {
             applied = Some(now.clone());
             target.apply(now).await;
@@ -156,21 +122,11 @@ pub fn pool_spec(pool: &DynamicObject) -> Option<(String, PortRef)> {
 async fn follow_pool(client: Client, ns: &str, name: &str, require_warm: bool, target: Target) {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &pool_resource());
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut events = watcher::watcher(api, config)
-        .backoff(Retry::default())
-        .boxed();
+    let mut events = set::watch(api, config);
     let mut current: Option<(String, PortRef)> = None;
     let mut seen_in_list = false;
     let mut pod_task: Option<Task> = None;
-    while let Some(event) = events.next().await {
-        let event = match event {
-            Ok(e) => e,
-            Err(e) => {
-                target.state.error(&e);
-                continue;
-            }
-        };
-        target.state.ok();
+    while let Some(event) = set::next(&mut events, &target.state).await {
         let wanted = match event {
             Event::Init => {
                 seen_in_list = false;

@@ -13,6 +13,7 @@
 mod feeds;
 mod follow;
 mod pods;
+mod set;
 mod source;
 
 use std::collections::HashMap;
