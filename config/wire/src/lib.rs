@@ -9,5 +9,6 @@
 //!   SSE error event that ends a failed stream.
 
 pub mod feed;
+mod object;
 pub mod openai;
 pub mod sse;

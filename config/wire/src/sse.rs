@@ -15,6 +15,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use crate::object::Object;
+
 /// The longest line kept across frames by default; a longer one is skipped.
 pub const MAX_LINE: usize = 4 << 20;
 
@@ -128,7 +130,7 @@ impl SseParser {
                 return;
             }
         };
-        if let Some(u) = ev.usage {
+        if let Some(u) = ev.usage.0 {
             self.usage = Some(u);
         }
         if let Some(msg) = ev.error {
@@ -146,7 +148,7 @@ struct Payload {
     #[serde(default)]
     choices: AnyToken,
     #[serde(default)]
-    usage: Option<Usage>,
+    usage: Object<Usage>,
     #[serde(default)]
     error: Option<ErrorMessage>,
 }
@@ -154,7 +156,7 @@ struct Payload {
 #[derive(Deserialize)]
 struct Choice {
     #[serde(default)]
-    delta: Option<Delta>,
+    delta: Object<Delta>,
     #[serde(default)]
     text: Option<NonEmpty>,
 }
@@ -174,7 +176,7 @@ struct Delta {
 impl Choice {
     fn has_token(&self) -> bool {
         let text = self.text.as_ref().is_some_and(|t| t.0);
-        let delta = self.delta.as_ref().is_some_and(|d| {
+        let delta = self.delta.0.as_ref().is_some_and(|d| {
             [
                 &d.content,
                 &d.reasoning_content,
@@ -202,8 +204,8 @@ impl<'de> Deserialize<'de> for AnyToken {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<AnyToken, A::Error> {
                 let mut any = false;
-                while let Some(c) = s.next_element::<Choice>()? {
-                    any |= c.has_token();
+                while let Some(c) = s.next_element::<Object<Choice>>()? {
+                    any |= c.0.is_some_and(|c| c.has_token());
                 }
                 Ok(AnyToken(any))
             }
@@ -282,6 +284,18 @@ impl<'de> Deserialize<'de> for ErrorMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_where_objects_belong_carry_no_token_and_no_usage() {
+        let (ev, usage) = events(&[
+            b"data: {\"choices\":[[null,\"a\"]]}\n\n",
+            b"data: {\"choices\":[{\"delta\":[\"a\"]}]}\n\n",
+            b"data: {\"choices\":[\"a\"],\"usage\":[5,2]}\n\n",
+            b"data: {\"choices\":[{\"text\":\"a\"}]}\n\n",
+        ]);
+        assert_eq!(ev, [Event::Other, Event::Other, Event::Other, Event::Token]);
+        assert_eq!(usage, None);
+    }
 
     fn events(frames: &[&[u8]]) -> (Vec<Event>, Option<Usage>) {
         let mut p = SseParser::new();
