@@ -1,5 +1,5 @@
 //! Releases kept in the Kubernetes API: one ConfigMap per release in control's namespace,
-//! `infergate-release-NAME` (the name as a DNS label, see [`super::kube::lease_prefix`]),
+//! `infergate-release-NAME` (the name as a DNS label, [`object_name`]; the release's Lease is named after it too),
 //! labelled `app.kubernetes.io/component: infergate-release`, annotated
 //! `infergate.io/release: NAME`, with the release (spec, record, engine state: what the file
 //! store writes) as JSON under the data key `release.json`.
@@ -16,8 +16,6 @@ use infergate_release::engine::Release;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
-
-use super::kube::lease_prefix;
 
 /// The label every release ConfigMap carries, and its value.
 pub const LABEL: (&str, &str) = ("app.kubernetes.io/component", "infergate-release");
@@ -46,9 +44,17 @@ pub struct ConfigMaps {
     namespace: String,
 }
 
-/// The ConfigMap name of a release.
+/// The name of a release's objects in the API, its ConfigMap and (as the prefix) its Lease:
+/// a DNS label, lower case, `-` for `_` and `.`.
 pub fn object_name(release: &str) -> String {
-    lease_prefix(release)
+    let name: String = release
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '-',
+        })
+        .collect();
+    format!("infergate-release-{name}")
 }
 
 /// A resourceVersion as a number (the API server's are etcd revisions); `None` when opaque.
@@ -188,5 +194,16 @@ impl ConfigMaps {
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(e) => Err(format!("cannot delete the {}: {e}", self.describe(release))),
         }
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    #[test]
+    fn object_names_are_dns_labels() {
+        assert_eq!(
+            super::object_name("Demo_v2.1"),
+            "infergate-release-demo-v2-1"
+        );
     }
 }

@@ -12,21 +12,9 @@ use infergate_remediate::{
 };
 use tokio::time::Instant;
 
-use super::configmaps::ConfigMaps;
+use super::configmaps::{object_name, ConfigMaps};
 use super::runner::Driving;
 use super::EventSink;
-
-/// The Lease name prefix of a release (a DNS label: lower case, `-` for `_` and `.`).
-pub fn lease_prefix(release: &str) -> String {
-    let name: String = release
-        .chars()
-        .map(|c| match c.to_ascii_lowercase() {
-            c @ ('a'..='z' | '0'..='9') => c,
-            _ => '-',
-        })
-        .collect();
-    format!("infergate-release-{name}")
-}
 
 struct Held {
     actions: KubeActions,
@@ -54,7 +42,8 @@ impl KubeDriving {
         let mut held = self.held.lock().await;
         if !held.contains_key(name) {
             let mut config = self.config.clone();
-            config.lease_prefix = lease_prefix(name);
+            // The release's Lease is named after its objects: `infergate-release-NAME-0`.
+            config.lease_prefix = object_name(name);
             config.max_concurrent_nodes = 1;
             match KubeActions::infer(self.node.clone(), config).await {
                 Ok(actions) => {
@@ -192,15 +181,4 @@ pub async fn from_config(
         store: Arc::new(store),
     };
     Ok((Some(cluster), Some(KubeDriving::new(node.to_owned(), rc))))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn lease_names_are_dns_labels() {
-        assert_eq!(
-            super::lease_prefix("Demo_v2.1"),
-            "infergate-release-demo-v2-1"
-        );
-    }
 }
