@@ -3,8 +3,12 @@
 //! config that fails keeps the old one serving and is reported in the log, in
 //! `infergate_config_reloads_total{result="failure"}` and in `GET /admin/config`.
 //!
-//! The watcher reads the file's content at every poll, following symlinks, and compares it
-//! with the last poll's: a change is seen whatever happened to the file's metadata. A
+//! The watcher compares the file's content, read through symlinks, with the last content it
+//! read: a change is seen whatever happened to the file's modification time. It reads the
+//! content only when the file's identity or status changed since the last read (device, inode,
+//! size, modification or status-change time; a write always moves the status-change time, which
+//! no tool can set back), or while that time is recent enough for the clock's granularity to
+//! hide a second write. A
 //! Kubernetes ConfigMap volume is a directory where `gateway.yaml` links to
 //! `..data/gateway.yaml` and `..data` links to a timestamped directory; the kubelet updates it
 //! by writing a new timestamped directory, renaming a new link over `..data` (atomic) and
@@ -29,10 +33,16 @@ pub fn spawn(writer: WriterHandle, path: PathBuf, poll: Duration) -> Vec<JoinHan
         // being served (the writer skips an unchanged text), so a change written between the
         // start-up read and this task's first run is not missed.
         let mut last = None;
+        let mut last_meta = None;
         let mut tick = tokio::time::interval(poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let meta = meta_stamp(&path).await;
+            if meta.is_some() && meta == last_meta && !recent(meta) {
+                continue;
+            }
+            last_meta = meta;
             let now = file_stamp(&path).await;
             if now != last {
                 last = now;
@@ -59,6 +69,40 @@ pub fn spawn(writer: WriterHandle, path: PathBuf, poll: Duration) -> Vec<JoinHan
         }));
     }
     tasks
+}
+
+/// What changes when the file is replaced or written: (device, inode, size, modification time,
+/// status-change time), through symlinks; `None` while it cannot be read.
+type MetaStamp = (u64, u64, u64, std::time::SystemTime, (i64, i64));
+
+#[cfg(not(unix))]
+async fn meta_stamp(_: &std::path::Path) -> Option<MetaStamp> {
+    None
+}
+
+#[cfg(unix)]
+async fn meta_stamp(path: &std::path::Path) -> Option<MetaStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = tokio::fs::metadata(path).await.ok()?;
+    Some((
+        m.dev(),
+        m.ino(),
+        m.len(),
+        m.modified().ok()?,
+        (m.ctime(), m.ctime_nsec()),
+    ))
+}
+
+/// Whether the stamp's status change is within the last 2 s: a second write in the same tick
+/// of the file system's clock would leave the stamp as it was, so such a file is read anyway.
+fn recent(stamp: Option<MetaStamp>) -> bool {
+    let Some((.., (secs, _))) = stamp else {
+        return true;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    u64::try_from(secs).map_or(true, |s| now.saturating_sub(s) < 2)
 }
 
 /// The hash of the file's content (FNV-1a 64), read through symlinks; `None` while the file
