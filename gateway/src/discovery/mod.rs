@@ -149,7 +149,7 @@ async fn supervise(gw: Arc<Gateway>, synced: tokio::sync::watch::Sender<bool>) {
                     return;
                 }
             }
-            _ = tick.tick() => {
+            _ = tick.tick(), if !running.is_empty() => {
                 for r in running.values() {
                     r.state.tick();
                 }
