@@ -11,8 +11,9 @@ use infergate_gateway::model_field::{extract_model, ModelFieldError};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
+/// How a body reads: the model, or why there is none.
 #[derive(Debug, PartialEq, Eq)]
-enum Read {
+pub enum Read {
     Model(String),
     Missing,
     Duplicate,
@@ -22,15 +23,7 @@ enum Read {
 /// Runs the reader on `body` and compares it with `serde_json`.
 pub fn check(body: &[u8]) -> Result<(), String> {
     let want = oracle(body);
-    let got = match extract_model(body) {
-        Ok(m) => Read::Model(m.into_owned()),
-        Err(ModelFieldError::Missing) => Read::Missing,
-        Err(ModelFieldError::Duplicate) => Read::Duplicate,
-        Err(ModelFieldError::Malformed(msg)) if msg.is_empty() => {
-            return Err("malformed, with an empty message".into())
-        }
-        Err(ModelFieldError::Malformed(_)) => Read::Malformed,
-    };
+    let got = read(body)?;
     if got == want {
         Ok(())
     } else {
@@ -38,7 +31,22 @@ pub fn check(body: &[u8]) -> Result<(), String> {
     }
 }
 
-fn oracle(body: &[u8]) -> Read {
+/// What the reader (`extract_model`) makes of `body`; `Err` when it says malformed without
+/// saying why.
+pub fn read(body: &[u8]) -> Result<Read, String> {
+    Ok(match extract_model(body) {
+        Ok(m) => Read::Model(m.into_owned()),
+        Err(ModelFieldError::Missing) => Read::Missing,
+        Err(ModelFieldError::Duplicate) => Read::Duplicate,
+        Err(ModelFieldError::Malformed(msg)) if msg.is_empty() => {
+            return Err("malformed, with an empty message".into())
+        }
+        Err(ModelFieldError::Malformed(_)) => Read::Malformed,
+    })
+}
+
+/// What `serde_json` makes of `body`.
+pub fn oracle(body: &[u8]) -> Read {
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
         return Read::Malformed;
     };

@@ -7,6 +7,9 @@
 //! `INFERGATE_DIFF_SEED=S` runs the one case with seed S.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// The `model` oracle shared with the fuzz target (`fuzz/src/model.rs`).
+#[path = "../../../fuzz/src/model.rs"]
+mod fuzz_model;
 mod gen;
 mod model;
 mod sse;
