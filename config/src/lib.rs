@@ -6,6 +6,7 @@
 //! The gateway compiles a valid [`Config`] into its routing table; this crate knows nothing of
 //! the data path.
 
+mod balancer;
 mod discovery;
 pub mod env;
 mod error;
@@ -16,6 +17,9 @@ mod validate;
 
 use std::path::Path;
 
+pub use balancer::{
+    Balancer, Engine, EngineState, MetricNames, Policy, PrefixAffinity, ScoreWeights,
+};
 pub use discovery::{
     selector_text, Discovery, FeedDiscovery, KubernetesDiscovery, ObjectRef, PortRef,
 };

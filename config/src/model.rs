@@ -305,6 +305,10 @@ pub struct Backend {
     /// TLS settings for `https://` endpoints.
     #[serde(default)]
     pub tls: UpstreamTls,
+    /// Endpoint choice: policy, prefix affinity, engine state (`docs/scheduling.md`).
+    /// Default: power of two choices on in-flight requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancer: Option<crate::Balancer>,
 }
 
 /// When a request is tried again on a different endpoint. Only before anything was sent to the

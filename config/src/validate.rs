@@ -190,6 +190,9 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
 }
 
 fn validate_backend(path: &str, b: &Backend, push: &mut impl FnMut(String, String)) {
+    if let Some(bal) = &b.balancer {
+        bal.check(&format!("{path}.balancer"), push);
+    }
     match &b.discovery {
         Some(d) if b.endpoints.is_empty() => d
             .kubernetes
