@@ -12,6 +12,7 @@ pub mod env;
 mod error;
 mod labels;
 mod model;
+mod observability;
 pub mod units;
 mod validate;
 
@@ -26,6 +27,7 @@ pub use discovery::{
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use labels::Labels;
 pub use model::*;
+pub use observability::{AccessLog, Otlp, Tracing};
 pub use units::{ByteSize, Dur};
 pub use validate::validate;
 

@@ -38,6 +38,12 @@ pub struct Config {
     /// What the metrics page carries beyond the default (bounded) series.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// One JSON line per request. Off by default.
+    #[serde(default)]
+    pub access_log: crate::AccessLog,
+    /// OpenTelemetry traces over OTLP/HTTP. Off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<crate::Tracing>,
     /// Pools of model-server endpoints. Each backend is referenced by name from `models`.
     pub backends: Vec<Backend>,
     /// Models served by the gateway, matched against the `model` field of request bodies.

@@ -67,6 +67,11 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         }
     }
     validate_http2(&l.http2, &mut push);
+    crate::observability::validate_observability(
+        &cfg.access_log,
+        cfg.tracing.as_ref(),
+        &mut push,
+    );
     if cfg.shutdown.drain_timeout.get().is_zero() {
         push(
             "shutdown.drain_timeout".into(),
