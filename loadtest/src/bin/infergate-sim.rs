@@ -12,7 +12,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use infergate_loadtest::sim::{FaultRule, SimConfig, Simulator};
+use infergate_loadtest::sim::{
+    FaultRule, KvModel, MetricSets, SimConfig, Simulator, DEFAULT_BLOCK_SIZE,
+};
 
 /// OpenAI-compatible model-server simulator with vLLM's wire behaviour, timing, capacity
 /// model, metrics and faults on demand.
@@ -67,10 +69,29 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     max_waiting: usize,
     /// KV-cache capacity in tokens: vllm:kv_cache_usage_perc is the running requests'
-    /// prompt + generated tokens over this (at most 1).
+    /// prompt + generated tokens over this (at most 1). With --kv-model, the hard capacity.
     #[arg(long, value_name = "N", default_value_t = 65536,
           value_parser = clap::value_parser!(u64).range(1..))]
     kv_cache_tokens: u64,
+    /// Model the KV cache like vLLM: requests take blocks of --block-size tokens for their
+    /// prompt and output, wait (FIFO) when the cache is full, and the newest running request
+    /// is preempted (and later recomputed) when a running one needs a block and none is
+    /// free. Full prompt blocks are cached (LRU) and prefill covers only uncached tokens.
+    #[arg(long)]
+    kv_model: bool,
+    /// Tokens per KV block (with --kv-model).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BLOCK_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    block_size: u32,
+    /// Turn the prefix cache off (with --kv-model).
+    #[arg(long)]
+    no_prefix_cache: bool,
+    /// Metric names served on /metrics: a comma-separated list of vllm (vLLM's current
+    /// names), vllm-legacy (vllm:gpu_cache_usage_perc for the KV use) and sglang
+    /// (sglang:num_running_reqs, sglang:num_queue_reqs, sglang:token_usage,
+    /// sglang:cache_hit_rate).
+    #[arg(long, value_name = "LIST", default_value = "vllm")]
+    metrics: MetricSets,
     /// Inject a fault into a fraction of inference requests; repeatable. For each request
     /// the faults are drawn in order and the first that hits applies. SPEC: status=CODE
     /// (400-599, OpenAI error body), hang (no response head), hang-body (200 event-stream
@@ -125,6 +146,11 @@ impl Args {
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             max_waiting: self.max_waiting,
             kv_cache_tokens: self.kv_cache_tokens,
+            kv_model: self.kv_model.then_some(KvModel {
+                block_size: self.block_size,
+                prefix_caching: !self.no_prefix_cache,
+            }),
+            metric_sets: self.metrics,
             faults: self.faults.clone(),
             startup: Duration::from_millis(self.startup_ms),
             served_version: self.served_version.clone(),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::fault::FaultRule;
+use super::metrics::MetricSets;
 
 /// How the simulator behaves. Every model in `models` behaves the same way: they are names
 /// of one simulated engine, which shares one capacity and one set of metrics.
@@ -42,9 +43,16 @@ pub struct SimConfig {
     /// Most requests waiting for a slot; a request beyond it is answered 429 at once.
     /// Only matters with `max_running`.
     pub max_waiting: usize,
-    /// Simulated KV-cache capacity, in tokens: `vllm:kv_cache_usage_perc` is the running
-    /// requests' prompt plus generated tokens over this, at most 1.
+    /// Simulated KV-cache capacity, in tokens. Without [`SimConfig::kv_model`],
+    /// `vllm:kv_cache_usage_perc` is the running requests' prompt plus generated tokens over
+    /// this, at most 1, and nothing waits for KV space; with it, it is the hard capacity.
     pub kv_cache_tokens: u64,
+    /// The vLLM-like KV-cache model: requests hold blocks of KV cache, wait when it is full,
+    /// are preempted when it runs out, and share cached prompt prefixes. `None` (the
+    /// default): KV use is only measured.
+    pub kv_model: Option<KvModel>,
+    /// Which metric names `GET /metrics` serves (default: vLLM's current ones).
+    pub metric_sets: MetricSets,
     /// Faults drawn for each inference request, in order; the first that hits applies.
     /// A request's `x-sim-fault` header overrides them.
     pub faults: Vec<FaultRule>,
@@ -60,6 +68,28 @@ pub struct SimConfig {
     /// Response ids from the request's `x-request-id` and a fixed `created`, so that equal
     /// requests get byte-identical responses (for proxy transparency tests).
     pub deterministic: bool,
+}
+
+/// The KV-cache model's settings (see [`SimConfig::kv_model`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvModel {
+    /// Tokens per KV block; the capacity is `kv_cache_tokens / block_size` blocks.
+    pub block_size: u32,
+    /// Cache full prompt blocks by the hash of their tokens, evicting the least recently
+    /// used; prefill then covers only the uncached tokens.
+    pub prefix_caching: bool,
+}
+
+/// Default of [`KvModel::block_size`], vLLM's default on GPUs.
+pub const DEFAULT_BLOCK_SIZE: u32 = 16;
+
+impl Default for KvModel {
+    fn default() -> Self {
+        Self {
+            block_size: DEFAULT_BLOCK_SIZE,
+            prefix_caching: true,
+        }
+    }
 }
 
 /// Default of [`SimConfig::max_waiting`].
@@ -82,6 +112,8 @@ impl Default for SimConfig {
             max_running: None,
             max_waiting: DEFAULT_MAX_WAITING,
             kv_cache_tokens: DEFAULT_KV_CACHE_TOKENS,
+            kv_model: None,
+            metric_sets: MetricSets::default(),
             faults: Vec::new(),
             startup: Duration::ZERO,
             served_version: None,

@@ -68,8 +68,11 @@ mod stream;
 mod timing;
 mod words;
 
-pub use config::{SimConfig, DEFAULT_KV_CACHE_TOKENS, DEFAULT_MAX_WAITING};
+pub use config::{
+    KvModel, SimConfig, DEFAULT_BLOCK_SIZE, DEFAULT_KV_CACHE_TOKENS, DEFAULT_MAX_WAITING,
+};
 pub use fault::{Fault, FaultParseError, FaultRule, FAULT_HEADER};
+pub use metrics::{MetricSets, MetricSetsParseError};
 pub use request::count_tokens;
 pub use server::Simulator;
 pub use words::token_text;

@@ -16,7 +16,7 @@ use super::api::Api;
 use super::body::SimBody;
 use super::config::SimConfig;
 use super::embeddings::embed;
-use super::engine::{Cut, Engine, EngineConfig, Job};
+use super::engine::{block_hashes, Cut, Engine, EngineConfig, Job, KvConfig};
 use super::error::ApiError;
 use super::fault::{self, Fault, FAULT_HEADER};
 use super::inflight::InFlight;
@@ -86,7 +86,7 @@ impl SimState {
             })?;
         let model_list = response::model_list(&cfg.models, response::unix_now());
         let label = cfg.models.first().map_or("", String::as_str);
-        let metrics = Metrics::new(label, cfg.kv_cache_tokens)
+        let metrics = Metrics::with_sets(label, cfg.kv_cache_tokens, cfg.metric_sets)
             .map_err(|err| invalid_input(format!("cannot create the metrics: {err}")))?;
         let metrics = Arc::new(metrics);
         let engine = Engine::new(
@@ -96,6 +96,11 @@ impl SimState {
                 ttft: Latency::new(cfg.ttft, cfg.ttft_stddev),
                 itl: Latency::new(cfg.itl, cfg.itl_stddev),
                 prefill_per_1k_tokens: cfg.prefill_per_1k_tokens,
+                kv: cfg.kv_model.map(|kv| KvConfig {
+                    capacity_tokens: cfg.kv_cache_tokens,
+                    block_size: kv.block_size,
+                    prefix_caching: kv.prefix_caching,
+                }),
             },
             Arc::clone(&metrics),
         )?;
@@ -232,11 +237,15 @@ impl SimState {
             Some(Fault::StallAfter(after)) => Some(Cut { after, drop: false }),
             Some(Fault::DropAfter(after)) => Some(Cut { after, drop: true }),
         };
-        let job = |prompt_tokens, tokens| Job {
+        let block_size = self.engine.block_size();
+        let job = |texts: &[String], prompt_tokens, tokens| Job {
             arrival: start,
             prompt_tokens,
             tokens,
             cut,
+            prefix_hashes: block_size
+                .map(|size| block_hashes(texts.iter().map(String::as_str), size))
+                .unwrap_or_default(),
             rng,
         };
         match api {
@@ -244,13 +253,17 @@ impl SimState {
                 let stamp = Stamp::new(api, self.cfg.deterministic, request_id.as_deref());
                 let generation = Generation::parse(api, &body, self.cfg.default_max_tokens)?;
                 self.check_model(&generation.model)?;
-                let job = job(generation.prompt_tokens, generation.max_tokens);
+                let job = job(
+                    &generation.prompt_texts,
+                    generation.prompt_tokens,
+                    generation.max_tokens,
+                );
                 self.generate(api, generation, job, stamp).await
             }
             None => {
                 let req = EmbeddingRequest::parse(&body)?;
                 self.check_model(&req.model)?;
-                let job = job(req.prompt_tokens(), 0);
+                let job = job(&req.inputs, req.prompt_tokens(), 0);
                 self.embeddings(req, job).await
             }
         }

@@ -138,6 +138,7 @@ mod tests {
             max_waiting: 0,
             ttft: Latency::new(100 * MS, Duration::ZERO),
             itl: Latency::new(10 * MS, Duration::ZERO),
+            kv: None,
             prefill_per_1k_tokens: Duration::ZERO,
         };
         let metrics = Arc::new(Metrics::new("m", 1000).unwrap());
@@ -145,6 +146,7 @@ mod tests {
         let start = Instant::now();
         let run = engine
             .submit(Job {
+                prefix_hashes: Vec::new(),
                 arrival: start,
                 prompt_tokens: 3,
                 tokens,

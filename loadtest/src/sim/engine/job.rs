@@ -19,6 +19,9 @@ pub struct Job {
     /// Output tokens; 0 for a prefill-only request (embeddings).
     pub tokens: u32,
     pub cut: Option<Cut>,
+    /// Chained hashes of the prompt's full KV blocks (see [`super::block_hashes`]), the
+    /// prefix-cache keys; empty without a KV model.
+    pub prefix_hashes: Vec<u64>,
     /// The request's own random draws.
     pub rng: SmallRng,
 }

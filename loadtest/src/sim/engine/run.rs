@@ -11,17 +11,26 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
 use crate::sim::metrics::Finish;
+use crate::sim::timing;
 
 use super::capacity::Engine;
 use super::job::{Cut, Job, Tick};
+use super::kv::{Admission, Grow};
 use super::queue::{Acquire, WaitingGuard};
 use super::slot::Slot;
+use super::ticket::Ticket;
 
 enum State {
     /// Waiting for a slot.
     Queued {
         acquire: Acquire,
         _waiting: WaitingGuard,
+    },
+    /// Waiting in the KV-cache scheduler's queue, first or again after a preemption, to
+    /// go on with token `index`; `prev` is when the previous token was.
+    Scheduled {
+        index: u32,
+        prev: Option<Instant>,
     },
     /// Token `index` (or, with no tokens, the end of prefill) is due at `due`; `prev` is
     /// when the previous token was.
@@ -50,17 +59,19 @@ pub struct Run {
     tokens: u32,
     cut: Option<Cut>,
     rng: SmallRng,
-    ttft: Duration,
+    /// The drawn time to first token, before prefill.
+    base_ttft: Duration,
     state: State,
     sleep: Pin<Box<Sleep>>,
     slot: Option<Slot>,
+    ticket: Option<Ticket>,
     finished: bool,
 }
 
 impl Run {
-    /// A run of `job` whose first token comes `ttft` after it gets a slot; it is neither
-    /// running nor queued yet.
-    pub(super) fn new(engine: Arc<Engine>, job: Job, ttft: Duration) -> Self {
+    /// A run of `job` whose first token comes `base_ttft` plus the prefill of its uncached
+    /// prompt tokens after it gets a slot; it is neither running nor queued yet.
+    pub(super) fn new(engine: Arc<Engine>, job: Job, base_ttft: Duration) -> Self {
         Self {
             engine,
             arrival: job.arrival,
@@ -68,10 +79,11 @@ impl Run {
             tokens: job.tokens,
             cut: job.cut,
             rng: job.rng,
-            ttft,
+            base_ttft,
             state: State::Done,
             sleep: Box::pin(tokio::time::sleep_until(job.arrival)),
             slot: None,
+            ticket: None,
             finished: false,
         }
     }
@@ -82,6 +94,30 @@ impl Run {
             acquire,
             _waiting: waiting,
         };
+    }
+
+    /// Waits in the KV-cache scheduler's queue under `ticket`.
+    pub(super) fn schedule(&mut self, ticket: Ticket) {
+        self.ticket = Some(ticket);
+        self.state = State::Scheduled {
+            index: 0,
+            prev: None,
+        };
+    }
+
+    /// The time from getting a slot to the next token, when `uncached` tokens need prefill.
+    fn ttft(&self, uncached: u64) -> Duration {
+        self.base_ttft
+            .saturating_add(timing::prefill(self.engine.prefill_per_1k_tokens, uncached))
+    }
+
+    /// Admitted by the KV-cache scheduler: token `index` follows the prefill of every token
+    /// held that the prefix cache did not have.
+    fn resume(&mut self, admission: Admission, index: u32, prev: Option<Instant>) {
+        let uncached = admission.tokens.saturating_sub(admission.cached);
+        let at = admission.at;
+        let due = at.checked_add(self.ttft(uncached)).unwrap_or(at);
+        self.state = State::Token { index, due, prev };
     }
 
     /// Marks a run that never entered the engine, so that dropping it counts no abort.
@@ -96,7 +132,7 @@ impl Run {
             permit,
             self.prompt_tokens,
         ));
-        let due = at.checked_add(self.ttft).unwrap_or(at);
+        let due = at.checked_add(self.ttft(self.prompt_tokens)).unwrap_or(at);
         self.state = State::Token {
             index: 0,
             due,
@@ -116,8 +152,9 @@ impl Run {
         metrics.observe_e2e(at.saturating_duration_since(self.arrival));
         metrics.finished(finish);
         self.finished = true;
-        // Free the slot for the next request in the queue.
+        // Free the slot (or the KV blocks) for the next request in the queue.
         self.slot = None;
+        self.ticket = None;
     }
 
     /// The state a cut leads to.
@@ -137,8 +174,23 @@ impl Run {
                     let permit = ready!(acquire.as_mut().poll(cx)).ok();
                     self.start(permit, Instant::now());
                 }
+                State::Scheduled { index, prev } => {
+                    let (index, prev) = (*index, *prev);
+                    let Some(ticket) = &self.ticket else {
+                        self.state = State::Done;
+                        continue;
+                    };
+                    let admission = ready!(ticket.poll_admitted(cx));
+                    self.resume(admission, index, prev);
+                }
                 State::Token { index, due, prev } => {
                     let (index, due, prev) = (*index, *due, *prev);
+                    if let Some(ticket) = &self.ticket {
+                        if !ticket.still_running(cx) {
+                            self.state = State::Scheduled { index, prev };
+                            continue;
+                        }
+                    }
                     if let Some(cut) = self.cut.filter(|c| c.after == index) {
                         if cut.drop {
                             // Drop when the next token would have been sent.
@@ -148,8 +200,16 @@ impl Run {
                         continue;
                     }
                     ready!(self.sleep_until(due, cx));
+                    if self.tokens > 0 {
+                        if let Some(ticket) = &self.ticket {
+                            if ticket.grow() == Grow::Preempted {
+                                self.state = State::Scheduled { index, prev };
+                                continue;
+                            }
+                        }
+                    }
                     let metrics = Arc::clone(&self.engine.metrics);
-                    if index == 0 {
+                    if index == 0 && prev.is_none() {
                         metrics.add_prompt_tokens(self.prompt_tokens);
                     }
                     if self.tokens == 0 {
@@ -191,6 +251,7 @@ impl Run {
                     if *yielded {
                         self.state = State::Done;
                         self.slot = None;
+                        self.ticket = None;
                         if !self.finished {
                             self.finished = true;
                             self.engine.metrics.finished(Finish::Abort);

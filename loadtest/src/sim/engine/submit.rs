@@ -5,26 +5,38 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::sim::error::ApiError;
-use crate::sim::timing;
 
 use super::capacity::Engine;
 use super::job::Job;
+use super::kv::Refusal;
 use super::queue::{Acquire, WaitingGuard};
 use super::run::Run;
+use super::ticket::Ticket;
 
 impl Engine {
     /// Admits `job`: it runs at once when a slot is free, else it joins the queue; with the
-    /// queue full it is refused with 429. Must be called inside a tokio runtime.
+    /// queue full it is refused with 429. With a KV model, a request whose prompt and output
+    /// exceed the whole cache is refused with 400. Must be called inside a tokio runtime.
     pub fn submit(self: &Arc<Self>, mut job: Job) -> Result<Run, ApiError> {
-        let ttft = self
-            .ttft
-            .sample(&mut job.rng)
-            .saturating_add(timing::prefill(
-                self.prefill_per_1k_tokens,
-                job.prompt_tokens,
-            ));
+        let ttft = self.ttft.sample(&mut job.rng);
         let arrival = job.arrival;
+        let hashes = std::mem::take(&mut job.prefix_hashes);
+        let (prompt_tokens, output) = (job.prompt_tokens, u64::from(job.tokens));
         let mut run = Run::new(Arc::clone(self), job, ttft);
+        if let Some(mut sched) = self.scheduler() {
+            let queued = sched.enqueue(hashes, prompt_tokens, output);
+            drop(sched);
+            return match queued {
+                Ok(id) => {
+                    run.schedule(Ticket::new(Arc::clone(self), id));
+                    Ok(run)
+                }
+                Err(refusal) => {
+                    run.refuse();
+                    Err(refused(refusal, self.max_waiting, prompt_tokens, output))
+                }
+            };
+        }
         let Some(slots) = &self.slots else {
             run.start(None, arrival);
             return Ok(run);
@@ -61,5 +73,17 @@ impl Engine {
                 Ok(run)
             }
         }
+    }
+}
+
+/// The error answered for a request the KV-cache scheduler did not queue.
+fn refused(refusal: Refusal, max_waiting: usize, prompt: u64, output: u64) -> ApiError {
+    match refusal {
+        Refusal::QueueFull => ApiError::overloaded(max_waiting),
+        Refusal::TooLong { needed, capacity } => ApiError::bad_request(format!(
+            "This model's maximum context length is {capacity} tokens (the simulated KV cache). \
+             However, you requested {needed} tokens ({prompt} in the messages, {output} in the \
+             completion). Please reduce the length of the messages or completion."
+        )),
     }
 }

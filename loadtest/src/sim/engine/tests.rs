@@ -20,6 +20,7 @@ fn engine(max_running: Option<usize>, max_waiting: usize) -> Arc<Engine> {
         ttft: Latency::new(100 * MS, Duration::ZERO),
         itl: Latency::new(10 * MS, Duration::ZERO),
         prefill_per_1k_tokens: 50 * MS,
+        kv: None,
     };
     let metrics = Arc::new(Metrics::new("m", 1000).unwrap());
     Arc::new(Engine::new(cfg, metrics).unwrap())
@@ -31,6 +32,7 @@ fn job(tokens: u32, prompt_tokens: u64, cut: Option<Cut>) -> Job {
         prompt_tokens,
         tokens,
         cut,
+        prefix_hashes: Vec::new(),
         rng: SmallRng::seed_from_u64(1),
     }
 }

@@ -19,6 +19,9 @@ pub struct Generation {
     pub model: String,
     /// Prompt length by [`count_tokens`].
     pub prompt_tokens: u64,
+    /// The prompt's texts, in order: every message's text (chat) or every prompt
+    /// (completions); the prefix cache hashes their tokens.
+    pub prompt_texts: Vec<String>,
     /// Output length: `max_completion_tokens`, else `max_tokens`, else the configured default.
     pub max_tokens: u32,
     pub stream: bool,
@@ -98,16 +101,14 @@ impl Generation {
     /// missing fields and out-of-range values are 400s.
     pub fn parse(api: Api, body: &[u8], default_max_tokens: u32) -> Result<Self, ApiError> {
         let body: GenerationBody = parse_json(body)?;
-        let prompt_tokens = match (api, &body.messages, &body.prompt) {
-            (Api::Chat, Some(messages), _) => count_tokens(
-                messages
-                    .iter()
-                    .filter_map(|m| m.content.as_ref())
-                    .flat_map(MessageContent::texts),
-            ),
-            (Api::Completion, _, Some(prompt)) => {
-                count_tokens(prompt.as_slice().iter().map(String::as_str))
-            }
+        let prompt_texts: Vec<String> = match (api, &body.messages, &body.prompt) {
+            (Api::Chat, Some(messages), _) => messages
+                .iter()
+                .filter_map(|m| m.content.as_ref())
+                .flat_map(MessageContent::texts)
+                .map(str::to_owned)
+                .collect(),
+            (Api::Completion, _, Some(prompt)) => prompt.as_slice().to_vec(),
             (Api::Chat, None, _) => {
                 return Err(ApiError::bad_request(
                     "Invalid request body: missing field `messages`",
@@ -119,6 +120,7 @@ impl Generation {
                 ))
             }
         };
+        let prompt_tokens = count_tokens(prompt_texts.iter().map(String::as_str));
         let max_tokens = body.output_tokens(default_max_tokens)?;
         let stream = body.stream.unwrap_or(false);
         let include_usage = body
@@ -130,6 +132,7 @@ impl Generation {
             api,
             model,
             prompt_tokens,
+            prompt_texts,
             max_tokens,
             stream,
             include_usage,

@@ -1,8 +1,13 @@
 //! vLLM's Prometheus metrics, served on `GET /metrics` from a registry owned by one
 //! simulator (several simulators can run in one process).
 
+mod sets;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use sets::Extra;
+pub use sets::{MetricSets, MetricSetsParseError};
 
 use prometheus::{
     Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -59,7 +64,13 @@ pub struct Metrics {
     /// Tokens held by running requests (prompt plus generated so far).
     kv_used: AtomicU64,
     kv_capacity: u64,
+    /// The KV model's block usage (`f64` bits), which replaces the token count when set.
+    block_usage: AtomicU64,
+    extra: Extra,
 }
+
+/// No block usage set.
+const NO_BLOCK_USAGE: u64 = u64::MAX;
 
 fn engine_opts(name: &str, help: &str, model: &str) -> Opts {
     Opts::new(name, help)
@@ -81,20 +92,30 @@ fn histogram(
 }
 
 fn register<M: prometheus::core::Collector + Clone + 'static>(
-    registry: &Registry,
+    (registry, on): (&Registry, bool),
     metric: M,
 ) -> prometheus::Result<M> {
-    registry.register(Box::new(metric.clone()))?;
+    if on {
+        registry.register(Box::new(metric.clone()))?;
+    }
     Ok(metric)
 }
 
 impl Metrics {
-    /// Fails only on an invalid metric definition, which would be a bug here.
+    /// vLLM's current set. Fails only on an invalid metric definition, which would be a bug.
+    #[cfg(test)]
     pub fn new(model: &str, kv_capacity: u64) -> prometheus::Result<Self> {
+        Self::with_sets(model, kv_capacity, MetricSets::default())
+    }
+
+    /// The metrics, of which `sets` are served. Fails only on an invalid metric definition,
+    /// which would be a bug here.
+    pub fn with_sets(model: &str, kv_capacity: u64, sets: MetricSets) -> prometheus::Result<Self> {
         let registry = Registry::new();
-        let r = &registry;
+        let extra = Extra::new(&registry, model, sets)?;
+        let r = (&registry, sets.any_vllm());
         let requests_received = register(
-            r,
+            (&registry, true),
             IntCounter::new(
                 "infergate_sim_requests_received_total",
                 "Inference requests received, whatever their outcome.",
@@ -117,7 +138,7 @@ impl Metrics {
             ))?,
         )?;
         let kv_usage = register(
-            r,
+            (&registry, sets.vllm),
             Gauge::with_opts(engine_opts(
                 "vllm:kv_cache_usage_perc",
                 "KV-cache usage. 1 means 100 percent usage.",
@@ -197,6 +218,8 @@ impl Metrics {
             success,
             kv_used: AtomicU64::new(0),
             kv_capacity,
+            block_usage: AtomicU64::new(NO_BLOCK_USAGE),
+            extra,
         })
     }
 
@@ -255,8 +278,29 @@ impl Metrics {
             });
     }
 
-    /// KV-cache usage now: tokens held over capacity, at most 1.
+    /// Sets the KV model's block usage, which `kv_usage` reports from now on.
+    pub fn set_block_usage(&self, usage: f64) {
+        self.block_usage.store(usage.to_bits(), Ordering::Relaxed);
+    }
+
+    /// A prefix-cache lookup of `queried` prompt tokens of which `hits` were cached.
+    pub fn prefix_cache_query(&self, queried: u64, hits: u64) {
+        self.extra.prefix_queries.inc_by(queried);
+        self.extra.prefix_hits.inc_by(hits);
+    }
+
+    /// A running request was preempted.
+    pub fn preempted(&self) {
+        self.extra.preemptions.inc();
+    }
+
+    /// KV-cache usage now: the KV model's block usage, or else tokens held over capacity;
+    /// at most 1.
     pub fn kv_usage(&self) -> f64 {
+        let blocks = self.block_usage.load(Ordering::Relaxed);
+        if blocks != NO_BLOCK_USAGE {
+            return f64::from_bits(blocks).clamp(0.0, 1.0);
+        }
         let used = self.kv_used.load(Ordering::Relaxed);
         if used == 0 {
             0.0
@@ -269,7 +313,20 @@ impl Metrics {
 
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
-        self.kv_usage.set(self.kv_usage());
+        let usage = self.kv_usage();
+        self.kv_usage.set(usage);
+        let extra = &self.extra;
+        extra.gpu_cache_usage.set(usage);
+        extra.sglang_token_usage.set(usage);
+        extra.sglang_running.set(self.running.get());
+        extra.sglang_queue.set(self.waiting.get());
+        let queries = extra.prefix_queries.get();
+        let rate = if queries == 0 {
+            0.0
+        } else {
+            extra.prefix_hits.get() as f64 / queries as f64
+        };
+        extra.sglang_hit_rate.set(rate);
         let mut out = String::new();
         if let Err(err) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
             tracing::error!(%err, "failed to encode metrics");
@@ -279,34 +336,4 @@ impl Metrics {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_metric_is_exposed_with_vllm_labels() {
-        let m = Metrics::new("demo", 100).unwrap();
-        m.kv_acquire(30);
-        m.observe_ttft(Duration::from_millis(30));
-        let text = m.render();
-        for name in [
-            "vllm:num_requests_running{engine=\"0\",model_name=\"demo\"} 0",
-            "vllm:num_requests_waiting{engine=\"0\",model_name=\"demo\"} 0",
-            "vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"demo\"} 0.3",
-            "vllm:time_to_first_token_seconds_bucket{engine=\"0\",model_name=\"demo\",le=\"0.04\"} 1",
-            "vllm:time_to_first_token_seconds_count{engine=\"0\",model_name=\"demo\"} 1",
-            "vllm:inter_token_latency_seconds_count{engine=\"0\",model_name=\"demo\"} 0",
-            "vllm:e2e_request_latency_seconds_bucket{engine=\"0\",model_name=\"demo\",le=\"7680\"} 0",
-            "vllm:prompt_tokens_total{engine=\"0\",model_name=\"demo\"} 0",
-            "vllm:generation_tokens_total{engine=\"0\",model_name=\"demo\"} 0",
-            "vllm:request_success_total{engine=\"0\",finished_reason=\"length\",model_name=\"demo\"} 0",
-            "vllm:request_success_total{engine=\"0\",finished_reason=\"abort\",model_name=\"demo\"} 0",
-            "infergate_sim_requests_received_total 0",
-        ] {
-            assert!(text.contains(name), "missing {name} in\n{text}");
-        }
-        m.kv_acquire(1000);
-        assert_eq!(m.kv_usage(), 1.0);
-        m.kv_release(u64::MAX);
-        assert_eq!(m.kv_usage(), 0.0);
-    }
-}
+mod tests;
