@@ -10,6 +10,7 @@ mod balancer;
 mod discovery;
 pub mod env;
 mod error;
+mod incremental;
 mod labels;
 mod model;
 mod observability;
@@ -25,6 +26,7 @@ pub use discovery::{
     selector_text, Discovery, FeedDiscovery, KubernetesDiscovery, ObjectRef, PortRef,
 };
 pub use error::{ConfigError, ConfigErrors, LoadError};
+pub use incremental::{Incremental, Reuse};
 pub use labels::Labels;
 pub use model::*;
 pub use observability::{AccessLog, Otlp, Tracing};

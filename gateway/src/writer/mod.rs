@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use infergate_config::{Config, ConfigError, ConfigErrors};
+use infergate_config::{Config, ConfigError, ConfigErrors, Incremental, Reuse};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -49,6 +49,8 @@ impl Published {
 
 struct Writer {
     compiler: Compiler,
+    /// Re-parses only the list items that changed since the last config.
+    parser: Incremental,
     feeds: FeedState,
     releases: ReleaseState,
     published: Arc<Published>,
@@ -83,10 +85,10 @@ pub async fn spawn(
         .name("infergate-writer".into())
         .spawn(move || {
             let mut compiler = Compiler::new(metrics);
-            let built = Config::from_yaml(&text).and_then(|cfg| {
-                let cfg = Arc::new(cfg);
-                compiler.compile(&cfg).map(|table| (cfg, table))
-            });
+            let mut parser = Incremental::default();
+            let built = parser
+                .parse(&text, &infergate_config::env::process_env)
+                .and_then(|(cfg, _)| compiler.compile(&cfg).map(|table| (cfg, table)));
             let published = match built {
                 Ok((cfg, table)) => Arc::new(Published {
                     table: ArcSwap::from_pointee(table),
@@ -112,6 +114,7 @@ pub async fn spawn(
             }
             let writer = Writer {
                 compiler,
+                parser,
                 feeds: FeedState::default(),
                 releases: ReleaseState::default(),
                 published,
@@ -242,13 +245,17 @@ impl Writer {
         let hash = content_hash(text);
         let current = self.published.status.load_full();
         let mut parsed = started;
-        let result = Config::from_yaml(text).and_then(|cfg| {
-            parsed = std::time::Instant::now();
-            restart_only(&current.config, &cfg)?;
-            let cfg = Arc::new(cfg);
-            let (table, rebuilt) = self.compiler.compile_counted(&cfg)?;
-            Ok((cfg, table, rebuilt))
-        });
+        let mut reuse = Reuse::default();
+        let result = self
+            .parser
+            .parse(text, &infergate_config::env::process_env)
+            .and_then(|(cfg, r)| {
+                parsed = std::time::Instant::now();
+                reuse = r;
+                restart_only(&current.config, &cfg)?;
+                let (table, rebuilt) = self.compiler.compile_counted(&cfg)?;
+                Ok((cfg, table, rebuilt))
+            });
         let (cfg, table, rebuilt) = match result {
             Ok(r) => r,
             Err(errs) => {
@@ -283,6 +290,8 @@ impl Writer {
             trigger = trigger.as_str(),
             backends_rebuilt = rebuilt.backends,
             models_rebuilt = rebuilt.models,
+            items_parsed = reuse.parsed,
+            items_reused = reuse.reused,
             parse_ms = (parsed - started).as_secs_f64() * 1000.0,
             ms = started.elapsed().as_secs_f64() * 1000.0,
             "config reloaded"
