@@ -14,6 +14,7 @@ mod incremental;
 mod labels;
 mod model;
 mod observability;
+mod protocols;
 pub mod units;
 mod validate;
 
@@ -30,6 +31,7 @@ pub use incremental::{Incremental, Reuse};
 pub use labels::Labels;
 pub use model::*;
 pub use observability::{AccessLog, Otlp, Tracing};
+pub use protocols::{under_prefix, PathKind, PathRoute, COMFYUI_PATHS, RESERVED_PREFIXES};
 pub use units::{ByteSize, Dur};
 pub use validate::validate;
 

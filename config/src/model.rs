@@ -48,6 +48,10 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// Models served by the gateway, matched against the `model` field of request bodies.
     pub models: Vec<Model>,
+    /// Routes by path: paths whose requests go to a model named here rather than by the body's
+    /// `model` (Stable Diffusion WebUI, ComfyUI, any prefix). See docs/protocols.md.
+    #[serde(default)]
+    pub path_routes: Vec<crate::protocols::PathRoute>,
 }
 
 /// Metric series beyond the default ones. By default TTFT, TPOT and duration histograms carry

@@ -186,6 +186,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
     if cfg.models.is_empty() {
         push("models".into(), "at least one model is required".into());
     }
+    crate::protocols::validate_path_routes(cfg, &mut push);
 
     if errs.is_empty() {
         Ok(())
