@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use infergate_config::{ConfigError, ConfigErrors, Incremental, Reuse};
+use infergate_config::{Config, ConfigError, ConfigErrors, Incremental, Reuse};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
