@@ -19,8 +19,12 @@ use infergate_loadtest::sim::{
 /// OpenAI-compatible model-server simulator with vLLM's wire behaviour, timing, capacity
 /// model, metrics and faults on demand.
 ///
-/// Routes: POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models,
-/// /health, /metrics (vLLM's Prometheus metrics).
+/// Routes: POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses,
+/// /v1/audio/transcriptions, /v1/rerank, /v1/score; GET /v1/models, /health, /metrics
+/// (vLLM's Prometheus metrics). KServe v2: GET /v2/health/ready, /v2/models/NAME[/ready],
+/// POST /v2/models/NAME[/versions/V]/infer. Stable Diffusion WebUI: POST
+/// /sdapi/v1/txt2img, /sdapi/v1/img2img, GET /sdapi/v1/progress. ComfyUI: POST /prompt,
+/// GET /history/ID, /view, /queue, /ws (WebSocket).
 ///
 /// Per-request faults: header `x-sim-fault: SPEC` (or `none`) applies always and overrides
 /// --fault. SPEC is status=CODE (400-599), hang, hang-body, stall-after=N, drop-after=N or
@@ -92,6 +96,14 @@ struct Args {
     /// sglang:cache_hit_rate).
     #[arg(long, value_name = "LIST", default_value = "vllm")]
     metrics: MetricSets,
+    /// Name of this instance, sent in `x-sim-instance` by the KServe v2, ComfyUI and
+    /// Stable Diffusion WebUI routes. Default: the bound address.
+    #[arg(long, value_name = "NAME")]
+    instance: Option<String>,
+    /// Time of one image sampling step, in milliseconds (ComfyUI KSampler steps, WebUI
+    /// `steps`).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    image_step_ms: u64,
     /// Inject a fault into a fraction of inference requests; repeatable. For each request
     /// the faults are drawn in order and the first that hits applies. SPEC: status=CODE
     /// (400-599, OpenAI error body), hang (no response head), hang-body (200 event-stream
@@ -151,6 +163,8 @@ impl Args {
                 prefix_caching: !self.no_prefix_cache,
             }),
             metric_sets: self.metrics,
+            instance: self.instance.clone(),
+            image_step: Duration::from_millis(self.image_step_ms),
             faults: self.faults.clone(),
             startup: Duration::from_millis(self.startup_ms),
             served_version: self.served_version.clone(),

@@ -19,9 +19,19 @@ pub struct SimBody {
     inner: Inner,
 }
 
+/// A body's events produced as they fall due (see [`SimBody::events`]).
+pub trait EventSource: Send {
+    /// The next event when due; `None` at the end; an error aborts the connection.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<std::io::Result<Bytes>>>;
+
+    /// Whether no event is left.
+    fn is_finished(&self) -> bool;
+}
+
 enum Inner {
     Full(Option<Bytes>),
     Stream(Box<TokenStream>),
+    Events(Box<dyn EventSource>),
     Never,
 }
 
@@ -46,6 +56,13 @@ impl SimBody {
         }
     }
 
+    /// A body that yields the events of `source` as they fall due.
+    pub fn events(source: Box<dyn EventSource>) -> Self {
+        Self {
+            inner: Inner::Events(source),
+        }
+    }
+
     /// A body that yields the events of `stream` as they fall due.
     pub fn stream(stream: TokenStream) -> Self {
         Self {
@@ -67,6 +84,9 @@ impl Body for SimBody {
             Inner::Stream(stream) => stream
                 .poll_event(cx)
                 .map(|event| event.map(|b| b.map(Frame::data))),
+            Inner::Events(source) => source
+                .poll_event(cx)
+                .map(|event| event.map(|b| b.map(Frame::data))),
             Inner::Never => Poll::Pending,
         }
     }
@@ -75,6 +95,7 @@ impl Body for SimBody {
         match &self.inner {
             Inner::Full(bytes) => bytes.is_none(),
             Inner::Stream(stream) => stream.is_finished(),
+            Inner::Events(source) => source.is_finished(),
             Inner::Never => false,
         }
     }
@@ -84,7 +105,7 @@ impl Body for SimBody {
             Inner::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            Inner::Stream(_) | Inner::Never => SizeHint::default(),
+            Inner::Stream(_) | Inner::Events(_) | Inner::Never => SizeHint::default(),
         }
     }
 }

@@ -53,6 +53,11 @@ pub struct SimConfig {
     pub kv_model: Option<KvModel>,
     /// Which metric names `GET /metrics` serves (default: vLLM's current ones).
     pub metric_sets: MetricSets,
+    /// This instance's name, sent in `x-sim-instance` by the KServe, ComfyUI and WebUI
+    /// routes; `None` (the default): the bound address.
+    pub instance: Option<String>,
+    /// Time of one image sampling step (ComfyUI's `KSampler`, WebUI's `steps`).
+    pub image_step: Duration,
     /// Faults drawn for each inference request, in order; the first that hits applies.
     /// A request's `x-sim-fault` header overrides them.
     pub faults: Vec<FaultRule>,
@@ -114,6 +119,8 @@ impl Default for SimConfig {
             kv_cache_tokens: DEFAULT_KV_CACHE_TOKENS,
             kv_model: None,
             metric_sets: MetricSets::default(),
+            instance: None,
+            image_step: Duration::from_millis(20),
             faults: Vec::new(),
             startup: Duration::ZERO,
             served_version: None,

@@ -59,6 +59,7 @@ mod error;
 mod fault;
 mod inflight;
 mod metrics;
+mod protocols;
 mod reply;
 mod request;
 mod response;
@@ -67,12 +68,15 @@ mod service;
 mod stream;
 mod timing;
 mod words;
+mod ws;
 
 pub use config::{
     KvModel, SimConfig, DEFAULT_BLOCK_SIZE, DEFAULT_KV_CACHE_TOKENS, DEFAULT_MAX_WAITING,
 };
 pub use fault::{Fault, FaultParseError, FaultRule, FAULT_HEADER};
 pub use metrics::{MetricSets, MetricSetsParseError};
+pub use protocols::INSTANCE_HEADER;
 pub use request::count_tokens;
 pub use server::Simulator;
 pub use words::token_text;
+pub use ws::client as ws_client;

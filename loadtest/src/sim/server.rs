@@ -27,9 +27,9 @@ impl Simulator {
     /// `cfg.served_version` is not a valid header value or `cfg.max_running` is `Some(0)`.
     /// The startup period ([`SimConfig::startup`]) starts now.
     pub async fn start(addr: SocketAddr, cfg: SimConfig) -> std::io::Result<Simulator> {
-        let state = Arc::new(SimState::new(cfg)?);
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let state = Arc::new(SimState::new(cfg, addr)?);
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
         Ok(Simulator { addr, state, task })
     }
@@ -114,7 +114,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<SimState>) {
                             let state = Arc::clone(&state);
                             async move { state.handle(req).await }
                         });
-                        if let Err(err) = builder.serve_connection(TokioIo::new(stream), service).await {
+                        if let Err(err) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
                             tracing::debug!(%err, %peer, "connection ended with an error");
                         }
                     });

@@ -21,6 +21,7 @@ use super::error::ApiError;
 use super::fault::{self, Fault, FAULT_HEADER};
 use super::inflight::InFlight;
 use super::metrics::{self, Metrics};
+use super::protocols::{self, ComfyState, Ctx, Failure, Input, Route, SdState};
 use super::reply::{self, event_stream, json};
 use super::request::{EmbeddingRequest, Generation};
 use super::response::{self, ChunkEncoder, Stamp, Usage};
@@ -47,20 +48,17 @@ pub struct SimState {
     streams: Arc<AtomicU64>,
     /// Until then the simulated server is starting: `/health` and inference answer 503.
     ready_at: Instant,
+    /// This instance's name (`x-sim-instance`).
+    instance: HeaderValue,
+    comfy: Arc<ComfyState>,
+    sd: Arc<SdState>,
 }
 
-/// How a request ends when it gets no normal response.
-enum Failure {
-    /// An error response.
-    Api(ApiError),
-    /// No response: the connection is aborted (the `drop-after` fault).
-    Abort,
-}
-
-impl From<ApiError> for Failure {
-    fn from(err: ApiError) -> Self {
-        Failure::Api(err)
-    }
+/// Which handler an inference request goes to.
+enum Kind {
+    Generate(Api),
+    Embeddings,
+    Protocol(Route),
 }
 
 /// The seed of request `n`'s generator.
@@ -73,9 +71,16 @@ fn invalid_input(message: String) -> std::io::Error {
 }
 
 impl SimState {
-    /// Fails when `served_version` cannot be a header value or `max_running` is 0. Must be
-    /// called inside a tokio runtime; the startup period starts now.
-    pub fn new(cfg: SimConfig) -> std::io::Result<Self> {
+    /// Fails when `served_version` or `instance` cannot be a header value, `max_running`
+    /// is 0 or the KV block size is 0. `addr` names the instance unless `cfg.instance` does.
+    /// Must be called inside a tokio runtime; the startup period starts now.
+    pub fn new(cfg: SimConfig, addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        let instance = cfg.instance.clone().unwrap_or_else(|| addr.to_string());
+        let instance = HeaderValue::from_str(&instance).map_err(|err| {
+            invalid_input(format!(
+                "instance `{instance}` is not a valid header value: {err}"
+            ))
+        })?;
         let served_version = cfg
             .served_version
             .as_deref()
@@ -115,6 +120,9 @@ impl SimState {
             metrics,
             sequence: AtomicU64::new(0),
             streams: Arc::default(),
+            instance,
+            comfy: Arc::default(),
+            sd: Arc::default(),
         })
     }
 
@@ -164,12 +172,26 @@ impl SimState {
         Instant::now() < self.ready_at
     }
 
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            models: &self.cfg.models,
+            instance: &self.instance,
+            engine: &self.engine,
+            default_max_tokens: self.cfg.default_max_tokens,
+            image_step: self.cfg.image_step,
+            deterministic: self.cfg.deterministic,
+            comfy: &self.comfy,
+            sd: &self.sd,
+            streams: &self.streams,
+        }
+    }
+
     async fn route(
         &self,
         start: Instant,
         req: Request<Incoming>,
     ) -> Result<Response<SimBody>, Failure> {
-        let api = match (req.method(), req.uri().path()) {
+        let kind = match (req.method(), req.uri().path()) {
             (&Method::GET, "/v1/models") => return Ok(json(self.model_list.clone())),
             (&Method::GET, "/health") => {
                 if self.starting() {
@@ -185,10 +207,21 @@ impl SimState {
                 );
                 return Ok(response);
             }
-            (&Method::POST, "/v1/chat/completions") => Some(Api::Chat),
-            (&Method::POST, "/v1/completions") => Some(Api::Completion),
-            (&Method::POST, "/v1/embeddings") => None,
-            (method, path) => return Err(ApiError::unknown_route(method, path).into()),
+            (&Method::POST, "/v1/chat/completions") => Kind::Generate(Api::Chat),
+            (&Method::POST, "/v1/completions") => Kind::Generate(Api::Completion),
+            (&Method::POST, "/v1/embeddings") => Kind::Embeddings,
+            (method, path) => match Route::of(method, path) {
+                Some(route) if route.is_inference() => Kind::Protocol(route),
+                Some(route) => {
+                    return Ok(protocols::serve_plain(
+                        &self.ctx(),
+                        route,
+                        req,
+                        self.starting(),
+                    ))
+                }
+                None => return Err(ApiError::unknown_route(method, path).into()),
+            },
         };
         self.metrics.request_received();
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
@@ -210,6 +243,11 @@ impl SimState {
         let request_id = req
             .headers()
             .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let body = read_body(req).await?;
@@ -248,8 +286,8 @@ impl SimState {
                 .unwrap_or_default(),
             rng,
         };
-        match api {
-            Some(api) => {
+        match kind {
+            Kind::Generate(api) => {
                 let stamp = Stamp::new(api, self.cfg.deterministic, request_id.as_deref());
                 let generation = Generation::parse(api, &body, self.cfg.default_max_tokens)?;
                 self.check_model(&generation.model)?;
@@ -260,7 +298,15 @@ impl SimState {
                 );
                 self.generate(api, generation, job, stamp).await
             }
-            None => {
+            Kind::Protocol(route) => {
+                let input = Input {
+                    body,
+                    content_type,
+                    request_id,
+                };
+                protocols::serve(&self.ctx(), route, input, Box::new(job)).await
+            }
+            Kind::Embeddings => {
                 let req = EmbeddingRequest::parse(&body)?;
                 self.check_model(&req.model)?;
                 let job = job(&req.inputs, req.prompt_tokens(), 0);

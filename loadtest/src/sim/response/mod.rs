@@ -12,6 +12,7 @@ mod usage;
 pub use chunk::{ChunkEncoder, DONE_EVENT};
 pub use completion::completion;
 pub use embeddings::embeddings;
+pub use json::to_json;
 pub use models::model_list;
 pub use stamp::{unix_now, Stamp};
 pub use usage::Usage;
