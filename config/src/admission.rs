@@ -215,7 +215,10 @@ fn check_source(
     match (header, label) {
         (Some(h), None) => {
             if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                push(format!("{path}.header"), format!("{h:?} is not a header name"));
+                push(
+                    format!("{path}.header"),
+                    format!("{h:?} is not a header name"),
+                );
             }
         }
         (None, Some(l)) => {
@@ -271,7 +274,11 @@ mod tests {
     fn errors(admission: &str) -> Vec<String> {
         match Config::from_yaml(&config(admission)) {
             Ok(_) => Vec::new(),
-            Err(e) => e.0.iter().map(|e| format!("{}: {}", e.path, e.reason)).collect(),
+            Err(e) => {
+                e.0.iter()
+                    .map(|e| format!("{}: {}", e.path, e.reason))
+                    .collect()
+            }
         }
     }
 
@@ -337,9 +344,7 @@ mod tests {
 
     #[test]
     fn a_bad_header_name_is_refused() {
-        let errs = errors(
-            "{ priority: { header: 'x y', classes: [{ name: a }], default: a } }",
-        );
+        let errs = errors("{ priority: { header: 'x y', classes: [{ name: a }], default: a } }");
         assert_eq!(
             errs,
             vec!["admission.priority.header: \"x y\" is not a header name".to_owned()]

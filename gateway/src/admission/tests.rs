@@ -1,0 +1,209 @@
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use infergate_config::Config;
+use tokio::time::Instant;
+
+use super::{saturated, Estimate};
+use crate::compile::Compiler;
+use crate::metrics::Metrics;
+use crate::table::Table;
+
+const BASE: &str = "listeners: { data: { address: '127.0.0.1:0' }, admin: { address: '127.0.0.1:0' } }\n\
+     request_labels: { tenant: { header: x-tenant } }\n\
+     backends: [{ name: b, endpoints: [{ url: 'http://127.0.0.1:1' }], limits: { max_in_flight_per_endpoint: 1 } }]\n\
+     models: [{ name: m, backend: b }]\n";
+
+fn compile(c: &mut Compiler, admission: &str) -> Table {
+    let cfg = Config::from_yaml(&format!("{BASE}admission: {admission}\n")).unwrap();
+    c.compile(&Arc::new(cfg)).unwrap()
+}
+
+fn compiler() -> Compiler {
+    Compiler::new(Arc::new(Metrics::new().unwrap()))
+}
+
+fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(*k, HeaderValue::from_static(v));
+    }
+    h
+}
+
+async fn json(resp: http::Response<crate::body::GatewayBody>) -> serde_json::Value {
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body).unwrap()
+}
+
+const LIMITS: &str = "{ rate_limits: { key: { label: tenant }, default: { tokens_per_minute: 100 }, \
+                       tenants: { big: { tokens_per_minute: 100000, requests_per_minute: 60 } } } }";
+
+#[tokio::test(start_paused = true)]
+async fn a_tenant_over_its_tokens_gets_openais_429() {
+    let mut c = compiler();
+    let t = compile(&mut c, LIMITS);
+    let a = &t.admission;
+    let body = br#"{"model":"m","max_tokens":60,"prompt":"0123456789"}"#;
+    let h = headers(&[("x-tenant", "small")]);
+    let ok = a.rate_limit(&h, body).ok().unwrap();
+    assert!(ok.charge.is_some());
+    let first = Estimate::of(body, 256).total();
+    assert_eq!(ok.headers.tokens.unwrap().remaining, 100 - first);
+    drop(ok);
+    // Dropped unsettled: given back. Two in a row do not fit.
+    let _held = a.rate_limit(&h, body).ok().unwrap();
+    let resp = a.rate_limit(&h, body).err().unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let hd = resp.headers().clone();
+    assert_eq!(hd["x-ratelimit-limit-tokens"], "100");
+    assert_eq!(
+        hd["x-ratelimit-remaining-tokens"],
+        (100 - first).to_string().as_str()
+    );
+    assert!(hd.get("x-ratelimit-limit-requests").is_none());
+    let wait: u64 = hd["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let v = json(resp).await;
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+    assert_eq!(v["error"]["type"], "tokens");
+    assert!(v["error"]["param"].is_null());
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("tenant `small`") && msg.contains("Limit 100"),
+        "{msg}"
+    );
+    // Another tenant, listed with its own limits, is not affected.
+    let big = a
+        .rate_limit(&headers(&[("x-tenant", "big")]), body)
+        .ok()
+        .unwrap();
+    assert_eq!(big.headers.requests.unwrap().limit, 60);
+}
+
+#[tokio::test(start_paused = true)]
+async fn buckets_survive_a_reload_that_keeps_the_key() {
+    let mut c = compiler();
+    let t1 = compile(&mut c, LIMITS);
+    let h = headers(&[("x-tenant", "small")]);
+    let body = br#"{"model":"m","max_tokens":90}"#;
+    let held = t1.admission.rate_limit(&h, body).ok().unwrap();
+    let changed = LIMITS.replace("60 }", "61 }");
+    let t2 = compile(&mut c, &changed);
+    assert!(!Arc::ptr_eq(&t1.admission, &t2.admission));
+    assert!(t2.admission.rate_limit(&h, body).is_err());
+    drop(held);
+    // An unchanged section keeps the whole compiled admission.
+    let t3 = compile(&mut c, &changed);
+    assert!(Arc::ptr_eq(&t2.admission, &t3.admission));
+}
+
+const PRIORITY: &str =
+    "{ priority: { header: x-priority, classes: [{ name: high, queue: 5, max_wait: 10s }, \
+                         { name: low, queue: 5, max_wait: 1s }], default: low } }";
+
+#[tokio::test(start_paused = true)]
+async fn a_saturated_variant_queues_and_a_release_hands_the_place_over() {
+    let mut c = compiler();
+    let t = compile(&mut c, PRIORITY);
+    let route = t.route("m").unwrap().clone();
+    let backend = route.variants[0].backend.clone();
+    let (_, busy) = backend
+        .pick(&route.variants[0].members, &[], Instant::now())
+        .unwrap();
+    assert!(saturated(
+        &backend,
+        &route.variants[0].members,
+        &[],
+        Instant::now()
+    ));
+    let a = t.admission.clone();
+    let r2 = route.clone();
+    let waiter = tokio::spawn(async move {
+        let h = headers(&[("x-priority", "high")]);
+        let far = Instant::now() + Duration::from_secs(60);
+        a.wait(&h, &r2, 0, &[], far)
+            .await
+            .map(|p| p.map(|(pos, _)| pos))
+    });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let mut text = Vec::new();
+    t.admission.render(&mut text);
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("infergate_admission_queue_depth{class=\"high\"} 1"),
+        "{text}"
+    );
+    // The exchange's release: the guard goes, then the queue is woken.
+    drop(busy);
+    crate::admission::Ticket::new(t.admission.queue("b").cloned(), None).released();
+    assert_eq!(waiter.await.unwrap().ok().unwrap(), Some(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_low_request_waits_its_max_wait_then_gets_a_429() {
+    let mut c = compiler();
+    let t = compile(&mut c, PRIORITY);
+    let route = t.route("m").unwrap().clone();
+    let v = &route.variants[0];
+    let _busy = v.backend.pick(&v.members, &[], Instant::now()).unwrap();
+    let start = Instant::now();
+    let far = start + Duration::from_secs(60);
+    // No class header: the default class, low, which waits 1 s.
+    let resp = t
+        .admission
+        .wait(&HeaderMap::new(), &route, 0, &[], far)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let v = json(resp).await;
+    assert_eq!(v["error"]["code"], "queue_timeout");
+    assert_eq!(v["error"]["type"], "server_error");
+    let mut text = Vec::new();
+    t.admission.render(&mut text);
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("infergate_admission_shed_total{class=\"low\",reason=\"timeout\"} 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unsaturated_variant_or_no_priority_is_not_queued() {
+    let mut c = compiler();
+    let t = compile(&mut c, PRIORITY);
+    let route = t.route("m").unwrap().clone();
+    let far = Instant::now() + Duration::from_secs(60);
+    // A free endpoint: not saturated (the caller's pick failed for another reason).
+    assert!(t
+        .admission
+        .wait(&HeaderMap::new(), &route, 0, &[], far)
+        .await
+        .ok()
+        .unwrap()
+        .is_none());
+    // Every endpoint excluded: nothing usable, not saturated.
+    let v = &route.variants[0];
+    assert!(!saturated(&v.backend, &v.members, &[0], Instant::now()));
+    let t = compile(&mut c, "{}");
+    assert!(t.admission.queue("b").is_none());
+    assert!(t
+        .admission
+        .wait(&HeaderMap::new(), &route, 0, &[], far)
+        .await
+        .ok()
+        .unwrap()
+        .is_none());
+    let mut text = Vec::new();
+    t.admission.render(&mut text);
+    assert!(text.is_empty());
+}
