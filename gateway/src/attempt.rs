@@ -161,7 +161,7 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
 }
 
 /// Maps an upstream client error to the gateway's error.
-fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> ProxyError {
+pub(crate) fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> ProxyError {
     let timed_out = {
         let mut src = e.source();
         let mut found = false;

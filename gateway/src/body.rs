@@ -18,6 +18,7 @@ use crate::endpoint::{Failure, InFlight};
 use crate::gateway::Slot;
 use crate::metrics::Outcome;
 use crate::observe::{JsonUsageScanner, SseObserver, Usage};
+use crate::protocols::Metering;
 use crate::route::{ModelRoute, Variant};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -85,6 +86,8 @@ pub struct Exchange {
     /// The request's place in the listener's in-flight limit.
     slot: Option<Slot>,
     finished: bool,
+    /// Which events and usage fields the response's observer reads.
+    metering: Metering,
 }
 
 impl Exchange {
@@ -109,7 +112,13 @@ impl Exchange {
             ttfb: None,
             slot: None,
             finished: false,
+            metering: Metering::OpenAi,
         }
+    }
+
+    /// Sets how the response is metered (default: OpenAI chat and completions).
+    pub fn set_metering(&mut self, metering: Metering) {
+        self.metering = metering;
     }
 
     /// Keeps the listener slot until the request ends.
@@ -270,7 +279,9 @@ impl ObservedBody {
         idle: Duration,
         total_deadline: Instant,
     ) -> Self {
-        let observer = if sse {
+        let observer = if sse && exchange.metering == Metering::Responses {
+            Observer::Sse(SseObserver::responses())
+        } else if sse {
             Observer::Sse(SseObserver::default())
         } else {
             Observer::Json(JsonUsageScanner::default())

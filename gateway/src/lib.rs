@@ -63,6 +63,7 @@ pub mod metrics;
 pub mod model_field;
 pub mod observe;
 pub mod pick;
+pub mod protocols;
 pub mod proxy;
 pub mod ready;
 pub mod releases;

@@ -16,6 +16,8 @@ pub const MAX_USAGE: usize = 4096;
 pub use infergate_wire::sse::Usage;
 use infergate_wire::sse::{Event, SseParser};
 
+use crate::protocols::responses::{input_output, ResponsesSse};
+
 /// What the observer saw in one frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FrameSeen {
@@ -28,20 +30,35 @@ pub struct FrameSeen {
 #[derive(Debug)]
 pub struct SseObserver {
     parser: SseParser,
+    /// Set for a `/v1/responses` stream, which has its own events (`crate::protocols::responses`).
+    responses: Option<ResponsesSse>,
 }
 
 impl Default for SseObserver {
     fn default() -> Self {
         SseObserver {
             parser: SseParser::with_max_line(MAX_LINE),
+            responses: None,
         }
     }
 }
 
 impl SseObserver {
+    /// An observer of an OpenAI Responses event stream.
+    pub fn responses() -> Self {
+        SseObserver {
+            parser: SseParser::with_max_line(0),
+            responses: Some(ResponsesSse::new(MAX_LINE)),
+        }
+    }
+
     /// Reads one body frame.
     pub fn observe(&mut self, chunk: &[u8]) -> FrameSeen {
         let mut seen = FrameSeen::default();
+        if let Some(r) = &mut self.responses {
+            seen.token_events = r.observe(chunk);
+            return seen;
+        }
         self.parser.feed(chunk, |ev| {
             if ev == Event::Token {
                 seen.token_events += 1;
@@ -52,7 +69,10 @@ impl SseObserver {
 
     /// The last `usage` seen.
     pub fn usage(&self) -> Option<Usage> {
-        self.parser.usage
+        match &self.responses {
+            Some(r) => r.usage,
+            None => self.parser.usage,
+        }
     }
 }
 
@@ -219,6 +239,10 @@ impl JsonUsageScanner {
                 .ok()
                 .and_then(|v| serde_json::from_value::<Usage>(v).ok()),
         };
+        // The Responses API names its counts `input_tokens` and `output_tokens`.
+        if self.usage == Some(Usage::default()) {
+            self.usage = input_output(&self.object).or(self.usage);
+        }
         self.object.clear();
     }
 }

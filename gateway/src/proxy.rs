@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response, Version};
+use http::{Request, Response, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::time::Instant;
@@ -16,9 +16,10 @@ use crate::body::{Exchange, GatewayBody};
 use crate::error::{echo, ErrorKind, ProxyError};
 use crate::gateway::Gateway;
 use crate::headers::{request_id, X_INFERGATE_VARIANT, X_REQUEST_ID};
-use crate::model_field::{extract_model, ModelFieldError};
+use crate::protocols::comfyui::CallKind;
+use crate::protocols::pin::{exclude_for, pinned_variant};
 use crate::route::RequestView;
-use crate::server::BodyDeadline;
+use crate::server::{dispatch, upgrade, BodyDeadline, ConnHold};
 use crate::shadow::maybe_shadow;
 
 /// Serves one request on the data listener. Never fails: errors become OpenAI error bodies.
@@ -62,39 +63,20 @@ async fn proxy(
     };
     // The one load of the snapshot: everything below comes from it.
     let table = gw.snapshot();
-    match (req.method(), req.uri().path()) {
-        (&Method::POST, "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings") => {}
-        (&Method::GET, "/v1/models") => {
-            let mut resp = Response::new(GatewayBody::full(table.models_json.clone()));
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            return Ok(resp);
-        }
-        (_, "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings") => {
-            return Err(reject(ProxyError::new(
-                ErrorKind::MethodNotAllowed,
-                format!(
-                    "{} is not allowed here; use POST",
-                    echo(req.method().as_str())
-                ),
-            )));
-        }
-        (_, path) => {
-            return Err(reject(ProxyError::new(
-                ErrorKind::NotFound,
-                format!(
-                    "no route for {} {}",
-                    echo(req.method().as_str()),
-                    echo(path)
-                ),
-            )));
-        }
-    }
+    // Which protocol: where the model comes from, pinning, metering (`server::dispatch`).
+    let Some(plan) = dispatch::plan(&req, &table).map_err(reject)? else {
+        return Ok(dispatch::models_list(&table));
+    };
 
     let limits = table.limits;
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let mut client_side = upgrade::ClientSide {
+        upgrade: plan
+            .upgrade
+            .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+            .flatten(),
+        hold: parts.extensions.remove::<ConnHold>(),
+    };
     let deadline = parts.extensions.get::<BodyDeadline>().map(|d| d.0);
     let body = read_body(body, &parts.headers, limits.max_body_bytes, deadline)
         .await
@@ -107,22 +89,8 @@ async fn proxy(
             "the gateway has too many requests in flight; retry shortly",
         )));
     };
-    let model = extract_model(&body).map_err(|e| {
-        reject(match e {
-            ModelFieldError::Malformed(why) => ProxyError::new(
-                ErrorKind::MalformedBody,
-                format!("request body is not a JSON object: {}", echo(&why)),
-            ),
-            ModelFieldError::Missing => ProxyError::new(
-                ErrorKind::MissingModel,
-                "request body has no \"model\" string",
-            ),
-            ModelFieldError::Duplicate => ProxyError::new(
-                ErrorKind::DuplicateModel,
-                "request body has more than one top-level \"model\" key",
-            ),
-        })
-    })?;
+    let model = dispatch::model(&plan, &parts.headers, &body).map_err(reject)?;
+    let pin = dispatch::pin(&plan, &body, &table.path_routes.prompts, Instant::now());
     let Some(route) = table.route(&model).cloned() else {
         return Err(reject(ProxyError::new(
             ErrorKind::UnknownModel,
@@ -139,6 +107,7 @@ async fn proxy(
             format!("no route of model `{}` matches this request", echo(&model)),
         )));
     };
+    let decision = pinned_variant(decision, &route, pin.as_ref());
     let budget = &table.retry_budget;
     budget.deposit();
     if let Some(shadow) = &route.rules[decision.rule].shadow {
@@ -153,7 +122,8 @@ async fn proxy(
     let mut tried: Vec<usize> = Vec::new();
     let mut slot = Some(slot);
     loop {
-        let Some((pos, guard)) = backend.pick(&variant.members, &tried, Instant::now()) else {
+        let exclude = exclude_for(pin.as_ref(), &backend, &variant.members, &tried, Instant::now());
+        let Some((pos, guard)) = backend.pick(&variant.members, &exclude, Instant::now()) else {
             let e = ProxyError::new(
                 ErrorKind::NoHealthyEndpoint,
                 format!(
@@ -167,18 +137,21 @@ async fn proxy(
         let idx = variant.members[pos];
         let mut exchange = Exchange::new(route.clone(), decision.variant, pos, guard, start);
         exchange.hold(slot.take());
-        let failed = match attempt(
-            &backend,
-            idx,
-            &parts,
-            body.clone(),
-            request_id,
-            exchange,
-            total_deadline,
-        )
-        .await
-        {
+        exchange.set_metering(plan.metering);
+        let tried_once = if plan.upgrade {
+            let up = &mut client_side;
+            upgrade::attempt(&backend, idx, &parts, request_id, exchange, total_deadline, up).await
+        } else {
+            let body = body.clone();
+            attempt(&backend, idx, &parts, body, request_id, exchange, total_deadline).await
+        };
+        let failed = match tried_once {
             Ok(mut resp) => {
+                if plan.comfy.as_ref().is_some_and(|c| c.kind == CallKind::Prompt) {
+                    let url = &backend.endpoints[idx].state.url;
+                    let prompts = &table.path_routes.prompts;
+                    resp = dispatch::remember_prompt(resp, url, prompts).await?;
+                }
                 resp.headers_mut()
                     .insert(X_INFERGATE_VARIANT.clone(), variant.header.clone());
                 return Ok(resp);

@@ -25,6 +25,8 @@ pub struct Table {
     /// `request_labels`, in order.
     pub labels: Arc<LabelSources>,
     pub pin_header: HeaderName,
+    /// `path_routes`: models named by path prefixes and the ComfyUI route.
+    pub path_routes: Arc<crate::protocols::paths::PathRoutes>,
     pub(crate) backends: Vec<Arc<BackendRt>>,
 }
 

@@ -264,6 +264,10 @@ impl Compiler {
             labels,
             pin_header: HeaderName::from_bytes(cfg.pin_header.as_bytes())
                 .unwrap_or(HeaderName::from_static("x-infergate-variant")),
+            path_routes: Arc::new(crate::protocols::paths::PathRoutes::compile(
+                &cfg.path_routes,
+                self.built.table.as_ref().map(|t| &*t.path_routes),
+            )),
             backends: ordered.iter().map(|(_, rt, _)| rt.clone()).collect(),
         };
         if !hist_same && !hist {

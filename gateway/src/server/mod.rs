@@ -34,9 +34,11 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub mod dispatch;
 mod limits;
 mod refusal;
 mod tracked;
+pub mod upgrade;
 
 pub use limits::{BodyDeadline, ConnLimits, Http2Conn};
 use limits::{MAX_FRAME_SIZE, MAX_LOCAL_ERROR_RESET_STREAMS, MAX_SEND_BUF_SIZE};
@@ -176,20 +178,25 @@ where
             if let Some(m) = &metrics {
                 m.open.inc();
             }
-            let guard = ConnGuard(conns.clone(), metrics.as_ref().map(|m| m.open.clone()));
+            let guard = Arc::new(ConnGuard(
+                conns.clone(),
+                metrics.as_ref().map(|m| m.open.clone()),
+            ));
             let closed = metrics.as_ref().map(|m| m.closed.clone());
             let builder = builder.clone();
             let handler = handler.clone();
             let tls = tls.clone();
             let stop_rx = stop_rx.clone();
             tokio::spawn(async move {
-                let _guard = guard;
+                let hold = ConnHold { _guard: guard };
                 if over {
                     serve_rejecting(stream).await;
                     return;
                 }
                 match tls {
-                    None => serve(name, builder, stream, handler, limits, stop_rx, closed).await,
+                    None => {
+                        serve(name, builder, stream, handler, limits, stop_rx, closed, hold).await
+                    }
                     Some(t) => {
                         let acceptor = t.acceptor();
                         match tokio::time::timeout(
@@ -199,8 +206,11 @@ where
                         .await
                         {
                             Ok(Ok(tls_stream)) => {
-                                serve(name, builder, tls_stream, handler, limits, stop_rx, closed)
-                                    .await
+                                serve(
+                                    name, builder, tls_stream, handler, limits, stop_rx, closed,
+                                    hold,
+                                )
+                                .await
                             }
                             Ok(Err(e)) => {
                                 tracing::debug!(listener = name, %peer, error = %e, "TLS handshake failed")
@@ -224,6 +234,14 @@ where
 
 struct ConnGuard(Arc<OpenConns>, Option<prometheus::IntGauge>);
 
+/// Keeps a connection counted as open (in `max_connections`, the open-connections gauge and the
+/// drain's wait) while it is held. Every request carries one in its extensions, so that a
+/// connection handed over by an HTTP/1.1 upgrade stays counted until its tunnel ends.
+#[derive(Clone)]
+pub struct ConnHold {
+    _guard: Arc<ConnGuard>,
+}
+
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         if let Some(g) = &self.1 {
@@ -234,6 +252,7 @@ impl Drop for ConnGuard {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve<I, F, Fut>(
     name: &'static str,
     builder: auto::Builder<TokioExecutor>,
@@ -242,6 +261,7 @@ async fn serve<I, F, Fut>(
     limits: ConnLimits,
     mut stop: watch::Receiver<bool>,
     closed: Option<ClosedConnections>,
+    hold: ConnHold,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
@@ -256,6 +276,7 @@ async fn serve<I, F, Fut>(
     let svc = service_fn(move |mut req: Request<Incoming>| {
         let deadline = BodyDeadline(Instant::now() + limits.body_read_timeout);
         req.extensions_mut().insert(deadline);
+        req.extensions_mut().insert(hold.clone());
         act.in_flight.fetch_add(1, Ordering::AcqRel);
         let done = RequestDone(act.clone());
         let fut = handler(req);
@@ -267,7 +288,8 @@ async fn serve<I, F, Fut>(
             }))
         }
     });
-    let mut conn = pin!(builder.serve_connection(TokioIo::new(io), svc));
+    // With upgrades: a WebSocket upgrade's connection is handed to its tunnel (`upgrade`).
+    let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), svc));
     let check =
         (limits.keepalive_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     let keepalive_ms = u64::try_from(limits.keepalive_timeout.as_millis()).unwrap_or(u64::MAX);

@@ -1,0 +1,145 @@
+//! The data listener's dispatch by path, as the proxy uses it: the protocol's plan
+//! ([`crate::protocols`]) with its refusals as error responses, the request's model, its
+//! ComfyUI pin, `GET /v1/models`, and the ComfyUI prompt ids read from `/prompt` responses.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Limited};
+use tokio::time::Instant;
+
+use crate::body::GatewayBody;
+use crate::error::{echo, ErrorKind, ProxyError};
+use crate::model_field::{extract_model, ModelFieldError};
+use crate::protocols::comfyui::{self, CallKind, PromptMap};
+use crate::protocols::pin::Pin;
+use crate::protocols::multipart::{form_model, FormError};
+use crate::protocols::{dispatch, Dispatch, ModelFrom, Plan, Refusal};
+use crate::table::Table;
+
+/// Longest `/prompt` response read for its `prompt_id`.
+const MAX_PROMPT_RESPONSE: usize = 256 * 1024;
+
+/// The plan for a request, `Ok(None)` for `GET /v1/models`, or the error response's cause.
+pub fn plan<B>(req: &Request<B>, table: &Table) -> Result<Option<Plan>, ProxyError> {
+    let path = req.uri().path();
+    match dispatch(
+        req.method(),
+        path,
+        req.uri().query(),
+        req.headers(),
+        &table.path_routes,
+    ) {
+        Dispatch::ListModels => Ok(None),
+        Dispatch::Route(plan) => Ok(Some(plan)),
+        Dispatch::Refuse(Refusal::Method(want)) => Err(ProxyError::new(
+            ErrorKind::MethodNotAllowed,
+            format!(
+                "{} is not allowed on {}; use {want}",
+                echo(req.method().as_str()),
+                echo(path)
+            ),
+        )),
+        Dispatch::Refuse(Refusal::NotFound) => Err(ProxyError::new(
+            ErrorKind::NotFound,
+            format!(
+                "no route for {} {}",
+                echo(req.method().as_str()),
+                echo(path)
+            ),
+        )),
+    }
+}
+
+/// `GET /v1/models`: every configured model once, in the OpenAI list shape.
+pub fn models_list(table: &Table) -> Response<GatewayBody> {
+    let mut resp = Response::new(GatewayBody::full(table.models_json.clone()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// The request's model name, from where its plan says.
+pub fn model<'b>(
+    plan: &'b Plan,
+    headers: &HeaderMap,
+    body: &'b [u8],
+) -> Result<Cow<'b, str>, ProxyError> {
+    match &plan.model {
+        ModelFrom::Named(m) => Ok(Cow::Borrowed(m)),
+        ModelFrom::JsonBody => extract_model(body).map_err(|e| match e {
+            ModelFieldError::Malformed(why) => ProxyError::new(
+                ErrorKind::MalformedBody,
+                format!("request body is not a JSON object: {}", echo(&why)),
+            ),
+            ModelFieldError::Missing => ProxyError::new(
+                ErrorKind::MissingModel,
+                "request body has no \"model\" string",
+            ),
+            ModelFieldError::Duplicate => ProxyError::new(
+                ErrorKind::DuplicateModel,
+                "request body has more than one top-level \"model\" key",
+            ),
+        }),
+        ModelFrom::Multipart => {
+            let ct = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            form_model(ct, body).map(Cow::Owned).map_err(|e| match e {
+                FormError::Malformed(why) => ProxyError::new(
+                    ErrorKind::MalformedBody,
+                    format!("request body is not a usable form: {}", echo(&why)),
+                ),
+                FormError::Missing => {
+                    ProxyError::new(ErrorKind::MissingModel, "request form has no \"model\" field")
+                }
+            })
+        }
+    }
+}
+
+/// Where a ComfyUI request is pinned: its client id (query, header, or a `/prompt` body's
+/// `client_id`), else the endpoint that took its prompt.
+pub fn pin(plan: &Plan, body: &[u8], prompts: &PromptMap, now: Instant) -> Option<Pin> {
+    let call = plan.comfy.as_ref()?;
+    let client = call.client_id.clone().or_else(|| {
+        (call.kind == CallKind::Prompt)
+            .then(|| comfyui::body_client_id(body))
+            .flatten()
+    });
+    if let Some(c) = client {
+        return Some(Pin::Client(c));
+    }
+    let prompt = call.prompt_id.as_deref()?;
+    prompts.endpoint(prompt, now).map(Pin::Endpoint)
+}
+
+/// Reads a `/prompt` response (at most [`MAX_PROMPT_RESPONSE`] bytes) and remembers which
+/// endpoint took its `prompt_id`; the client gets the same response.
+pub async fn remember_prompt(
+    resp: Response<GatewayBody>,
+    endpoint: &str,
+    prompts: &PromptMap,
+) -> Result<Response<GatewayBody>, ProxyError> {
+    let (parts, body) = resp.into_parts();
+    let bytes: Bytes = match Limited::new(body, MAX_PROMPT_RESPONSE).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            return Err(ProxyError::new(
+                ErrorKind::UpstreamFailed,
+                format!("{endpoint} sent a /prompt response that could not be read whole (at most {MAX_PROMPT_RESPONSE} bytes): {e}"),
+            ))
+        }
+    };
+    if parts.status.is_success() {
+        if let Some(id) = comfyui::response_prompt_id(&bytes) {
+            prompts.remember(id, endpoint, Instant::now());
+        }
+    }
+    Ok(Response::from_parts(parts, GatewayBody::full(bytes)))
+}
