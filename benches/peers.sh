@@ -126,9 +126,12 @@ for round in $(seq "$ROUNDS"); do
 done
 
 if [ "$PERF" -eq 1 ] && [ -f "$RESULTS/$NAME.perf.data" ]; then
-    perf report -i "$RESULTS/$NAME.perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | head -n 25 >"$RESULTS/$NAME.perf.txt" || true
-    echo "perf: top 25 symbols by self time in $RESULTS/$NAME.perf.txt" >&2
+    { perf report -i "$RESULTS/$NAME.perf.data" --no-children --sort dso --stdio -g none 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -n 6
+      echo
+      perf report -i "$RESULTS/$NAME.perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -n 25; } | sed -E 's/([[:space:]]+-)*[[:space:]]*$//' >"$RESULTS/$NAME.perf.txt" || true
+    echo "perf: self time by object and the top 25 symbols in $RESULTS/$NAME.perf.txt" >&2
 fi
 
 GW_VERSION="$("$GATEWAY_BIN" --version 2>/dev/null || echo unknown)"
