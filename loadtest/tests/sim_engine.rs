@@ -186,7 +186,7 @@ async fn legacy_and_sglang_names_can_replace_the_current_ones() {
     })
     .await;
     let usage = sample(&text, "vllm:gpu_cache_usage_perc", &[]);
-    assert!(usage >= 0.2 && usage <= 1.0, "{text}");
+    assert!((0.2..=1.0).contains(&usage), "{text}");
     assert_eq!(sample(&text, "sglang:token_usage", &[]), usage);
     assert_eq!(sample(&text, "sglang:num_queue_reqs", &[]), 0.0);
     assert_eq!(sample(&text, "vllm:num_requests_running", &[]), 1.0);
