@@ -154,6 +154,8 @@ fn endpoints(gw: &Gateway) -> serde_json::Value {
                         "state": if ejection.is_some() { "ejected" } else { "healthy" },
                         "in_flight": s.in_flight(),
                         "latency_ms": s.latency().map(|d| d.as_secs_f64() * 1000.0),
+                        "peak_ewma_ms": s.peak.get(now).map(|d| d.as_secs_f64() * 1000.0),
+                        "engine": crate::engine::state_json(s, now),
                         "consecutive_failures": s.consecutive_failures(),
                         "ejection": ejection,
                     })

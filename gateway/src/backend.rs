@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::endpoint::{EjectReason, EndpointState, Failure, OutlierPolicy};
 use crate::metrics::EndpointMetrics;
+use crate::pick_policy::Scheduler;
 
 /// The pooled HTTP client used to reach model servers (`http://` and `https://`).
 pub type UpstreamClient = Client<crate::tls::UpstreamConnector, Full<Bytes>>;
@@ -49,6 +50,8 @@ pub struct BackendRt {
     pub retry: RetryPolicy,
     pub outlier: OutlierPolicy,
     pub client: UpstreamClient,
+    /// Endpoint choice from `balancer`; `None`: power of two choices on in-flight requests.
+    pub scheduler: Option<Box<Scheduler>>,
 }
 
 /// One upstream endpoint: its address split for building request URIs, and its shared state.

@@ -48,6 +48,7 @@ fn endpoints_json(route: &ModelRoute, variant: usize) -> Vec<Value> {
                 "state": if ejection.is_some() { "ejected" } else { "healthy" },
                 "in_flight": e.state.in_flight(),
                 "ejection": ejection,
+                "engine": crate::engine::state_json(&e.state, now),
             })
         })
         .collect()
@@ -178,7 +179,30 @@ pub fn explain(table: &Table, model: &str, headers: &HeaderMap) -> Result<Value,
             "shadow": rule.shadow.as_ref().map(|s| json!({"variant": route.variants[s.variant].name, "percent": s.percent})),
         },
         "endpoints": endpoints_json(route, d.variant),
+        "choice": choice_json(route, d.variant),
     }))
+}
+
+/// The endpoint the variant's backend would choose now (without a prompt: no prefix
+/// affinity), and why. The place it takes is given back at once.
+fn choice_json(route: &ModelRoute, variant: usize) -> Value {
+    let v = &route.variants[variant];
+    let b = &v.backend;
+    let policy = b
+        .scheduler
+        .as_ref()
+        .map_or(infergate_config::Policy::P2c, |s| s.policy);
+    let affinity = b.scheduler.as_ref().is_some_and(|s| s.affinity.is_some());
+    match b.choose(&v.members, &[], Instant::now(), None) {
+        Some(c) => json!({
+            "policy": policy,
+            "prefix_affinity": affinity,
+            "endpoint": b.endpoints[v.members[c.pos]].state.url,
+            "reason": c.reason.to_string(),
+        }),
+        None => json!({"policy": policy, "prefix_affinity": affinity, "endpoint": null,
+            "reason": "no endpoint can take the request"}),
+    }
 }
 
 /// The explanation as text for a terminal.
@@ -273,6 +297,21 @@ pub fn render(v: &Value) -> String {
                 .unwrap_or_default(),
             e["in_flight"],
             e["labels"]
+        );
+    }
+    let c = &v["choice"];
+    if c.is_object() {
+        let _ = writeln!(
+            out,
+            "endpoint choice ({}{}): {} ({})",
+            c["policy"].as_str().unwrap_or("?"),
+            if c["prefix_affinity"] == true {
+                " + prefix affinity, not applied without a prompt"
+            } else {
+                ""
+            },
+            c["endpoint"].as_str().unwrap_or("none"),
+            c["reason"].as_str().unwrap_or("?")
         );
     }
     out

@@ -52,6 +52,7 @@ pub mod compile;
 pub mod discovery;
 pub mod ejection;
 pub mod endpoint;
+pub mod engine;
 pub mod error;
 pub mod explain;
 pub mod feeds;
@@ -63,6 +64,8 @@ pub mod metrics;
 pub mod model_field;
 pub mod observe;
 pub mod pick;
+pub mod pick_policy;
+pub mod prefix;
 pub mod protocols;
 pub mod proxy;
 pub mod ready;
@@ -225,6 +228,7 @@ pub async fn start(source: Source<'_>) -> Result<Running, StartError> {
             Some(tx),
         )));
     }
+    tasks.push(engine::spawn(gateway.clone()));
     let (supervisor, synced) = discovery::spawn(gateway.clone());
     tasks.push(supervisor);
     let synced = discovery::discovers_endpoints(cfg).then_some(synced);

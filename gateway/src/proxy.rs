@@ -16,6 +16,7 @@ use crate::body::{Exchange, GatewayBody};
 use crate::error::{echo, ErrorKind, ProxyError};
 use crate::gateway::Gateway;
 use crate::headers::{request_id, X_INFERGATE_VARIANT, X_REQUEST_ID};
+use crate::pick::Choice;
 use crate::protocols::comfyui::CallKind;
 use crate::protocols::pin::{exclude_for, pinned_variant};
 use crate::route::RequestView;
@@ -121,9 +122,13 @@ async fn proxy(
     let max_attempts = backend.retry.max_attempts as usize;
     let mut tried: Vec<usize> = Vec::new();
     let mut slot = Some(slot);
+    let prefix = backend.prefix_of(&body);
     loop {
         let exclude = exclude_for(pin.as_ref(), &backend, &variant.members, &tried, Instant::now());
-        let Some((pos, guard)) = backend.pick(&variant.members, &exclude, Instant::now()) else {
+        let now = Instant::now();
+        let Some(Choice { pos, guard, reason }) =
+            backend.choose(&variant.members, &exclude, now, prefix)
+        else {
             let e = ProxyError::new(
                 ErrorKind::NoHealthyEndpoint,
                 format!(
@@ -154,6 +159,7 @@ async fn proxy(
                 }
                 resp.headers_mut()
                     .insert(X_INFERGATE_VARIANT.clone(), variant.header.clone());
+                backend.reason_header(&reason, resp.headers_mut());
                 return Ok(resp);
             }
             Err(f) => f,
@@ -199,6 +205,7 @@ async fn proxy(
             let mut resp = finish_response(resp, exchange, &backend);
             resp.headers_mut()
                 .insert(X_INFERGATE_VARIANT.clone(), variant.header.clone());
+            backend.reason_header(&reason, resp.headers_mut());
             return Ok(resp);
         }
         exchange.finish(error.outcome());

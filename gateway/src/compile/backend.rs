@@ -14,6 +14,7 @@ use super::registry::EndpointRegistry;
 use crate::backend::{BackendRt, EndpointRt, RetryPolicy, Timeouts, UpstreamClient};
 use crate::endpoint::OutlierPolicy;
 use crate::metrics::Metrics;
+use crate::pick_policy::Scheduler;
 
 /// Pooled clients by connect timeout and TLS settings, kept across snapshots so that connection
 /// pools survive reloads.
@@ -82,6 +83,12 @@ pub fn build(
             }),
         }
     }
+    let scheduler = b.balancer.as_ref().map(|bal| {
+        Box::new(Scheduler::new(
+            bal,
+            endpoints.iter().map(|e: &EndpointRt| &*e.state.url),
+        ))
+    });
     let t = &b.timeouts;
     let client = match parts.clients.get(t.connect.get(), &b.tls) {
         Ok(c) => c,
@@ -115,6 +122,7 @@ pub fn build(
             max_ejected_percent: b.outlier.max_ejected_percent,
         },
         client,
+        scheduler,
     }))
 }
 

@@ -1,6 +1,6 @@
-//! Runtime state of an upstream endpoint: in-flight count, latency average and passive outlier
-//! detection. It lives outside the config snapshot, keyed by the endpoint's URL, so that a
-//! reload keeps it for endpoints that stay.
+//! Runtime state of an upstream endpoint: in-flight count, latency averages, engine state and
+//! passive outlier detection. It lives outside the config snapshot, keyed by the endpoint's URL,
+//! so that a reload keeps it for endpoints that stay.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,9 +8,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+mod engine;
 mod kinds;
+mod peak;
 
+pub use engine::{EngineGauge, EngineReading, EngineSample};
 pub use kinds::{EjectReason, Failure, OutlierPolicy};
+pub use peak::PeakEwma;
 
 /// A fixed origin for times kept in atomics as milliseconds: an hour before first use where
 /// the clock allows, so that any instant met later is after it.
@@ -54,6 +58,10 @@ pub struct EndpointState {
     warm: AtomicBool,
     /// What the feed says about the model while it is not warm.
     warm_reason: Mutex<String>,
+    /// The engine's queue, running requests and KV-cache use, from its metrics.
+    pub engine: EngineGauge,
+    /// Peak-EWMA of the time to first byte, for least-latency choice.
+    pub peak: PeakEwma,
 }
 
 impl EndpointState {
@@ -73,6 +81,8 @@ impl EndpointState {
             require_warm: AtomicBool::new(false),
             warm: AtomicBool::new(false),
             warm_reason: Mutex::new("no health feed has reported the model yet".into()),
+            engine: EngineGauge::default(),
+            peak: PeakEwma::default(),
         }
     }
 
@@ -245,6 +255,7 @@ impl EndpointState {
             old - old / 8 + sample / 8
         };
         self.latency_us.store(new.max(1), Ordering::Relaxed);
+        self.peak.observe(ttfb, Instant::now());
     }
 
     /// A failed attempt. Returns true when it made the endpoint's failure streak reach the

@@ -1,4 +1,5 @@
-//! Endpoint choice: power of two choices on in-flight requests.
+//! Power of two choices on in-flight requests: the default policy, and the fallback of the
+//! others when their candidates cannot take the request.
 
 use rand::Rng;
 use tokio::time::Instant;
@@ -84,76 +85,5 @@ impl BackendRt {
             .collect();
         ejected.sort_unstable();
         ejected.into_iter().find_map(|(_, i)| try_take(i))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use std::sync::Arc;
-
-    use infergate_config::Config;
-
-    use super::*;
-    use crate::compile::Compiler;
-    use crate::metrics::Metrics;
-    use crate::table::Table;
-
-    fn table(yaml_endpoints: &str, limit: &str) -> Table {
-        let yaml = format!(
-            "listeners: {{ data: {{ address: '127.0.0.1:0' }}, admin: {{ address: '127.0.0.1:0' }} }}\n\
-             backends: [{{ name: b, endpoints: [{yaml_endpoints}] {limit} }}]\n\
-             models: [{{ name: m, backend: b }}]\n"
-        );
-        let cfg = Config::from_yaml(&yaml).unwrap();
-        Compiler::new(Arc::new(Metrics::new().unwrap()))
-            .compile(&Arc::new(cfg))
-            .unwrap()
-    }
-
-    fn all(b: &BackendRt) -> Vec<usize> {
-        (0..b.endpoints.len()).collect()
-    }
-
-    #[tokio::test]
-    async fn p2c_prefers_the_less_loaded_endpoint() {
-        let t = table(
-            "{url: 'http://127.0.0.1:1'}, {url: 'http://127.0.0.1:2/v1/'}",
-            "",
-        );
-        let b = &t.route("m").unwrap().variants[0].backend;
-        assert_eq!(b.endpoints[1].prefix.as_ref(), "/v1");
-        let busy: Vec<_> = (0..5).map(|_| b.endpoints[0].state.acquire()).collect();
-        for _ in 0..100 {
-            let (i, _g) = b.pick(&all(b), &[], Instant::now()).unwrap();
-            assert_eq!(i, 1);
-        }
-        drop(busy);
-        let mut seen = [0i32; 2];
-        let mut held = Vec::new();
-        for _ in 0..100 {
-            let (i, g) = b.pick(&all(b), &[], Instant::now()).unwrap();
-            seen[i] += 1;
-            held.push(g);
-        }
-        // Load is balanced: picking keeps the two counts within one of each other.
-        assert!((seen[0] - seen[1]).abs() <= 1, "{seen:?}");
-    }
-
-    #[tokio::test]
-    async fn full_endpoints_are_passed_over() {
-        let t = table(
-            "{url: 'http://127.0.0.1:1'}, {url: 'http://127.0.0.1:2'}, {url: 'http://127.0.0.1:3'}",
-            ", limits: { max_in_flight_per_endpoint: 2 }",
-        );
-        let b = &t.route("m").unwrap().variants[0].backend;
-        let held: Vec<_> = (0..6)
-            .map(|_| b.pick(&all(b), &[], Instant::now()).expect("capacity left"))
-            .collect();
-        assert!(b.endpoints.iter().all(|e| e.state.in_flight() == 2));
-        assert!(b.pick(&all(b), &[], Instant::now()).is_none());
-        drop(held);
-        assert!(b.pick(&all(b), &[], Instant::now()).is_some());
     }
 }
