@@ -286,7 +286,7 @@ impl ObservedBody {
         } else {
             Observer::Json(JsonUsageScanner::default())
         };
-        ObservedBody {
+        let mut body = ObservedBody {
             inner,
             first,
             observer,
@@ -299,7 +299,13 @@ impl ObservedBody {
                 (Instant::now() + idle).min(total_deadline),
             )),
             done: false,
+        };
+        // An empty body (KServe's `ready`, a 204) ends here: with a known length of 0 the
+        // server may never poll it, and it would count as cancelled when dropped.
+        if body.first.is_none() && body.inner.is_end_stream() {
+            body.end(Outcome::for_status(status));
         }
+        body
     }
 
     fn pass(&mut self, frame: Frame<Bytes>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {

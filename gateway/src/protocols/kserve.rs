@@ -48,14 +48,23 @@ mod tests {
     #[test]
     fn model_version_and_action_are_read_from_the_path() {
         let p = |s| parse(s).map(|v| (v.model, v.version, v.action));
-        assert_eq!(p("/v2/models/resnet/infer"), Some(("resnet", None, "infer")));
+        assert_eq!(
+            p("/v2/models/resnet/infer"),
+            Some(("resnet", None, "infer"))
+        );
         assert_eq!(
             p("/v2/models/resnet/versions/3/infer"),
             Some(("resnet", Some("3"), "infer"))
         );
-        assert_eq!(p("/v2/models/resnet/ready"), Some(("resnet", None, "ready")));
+        assert_eq!(
+            p("/v2/models/resnet/ready"),
+            Some(("resnet", None, "ready"))
+        );
         assert_eq!(p("/v2/models/resnet"), Some(("resnet", None, "")));
-        assert_eq!(p("/v2/models/resnet/versions/2"), Some(("resnet", Some("2"), "")));
+        assert_eq!(
+            p("/v2/models/resnet/versions/2"),
+            Some(("resnet", Some("2"), ""))
+        );
         assert_eq!(p("/v2/models/"), None);
         assert_eq!(p("/v2/models"), None);
         assert_eq!(p("/v2/models/resnet/versions/"), None);

@@ -97,7 +97,9 @@ pub fn form_model(content_type: &str, body: &[u8]) -> Result<String, FormError> 
             return Ok(model.to_owned());
         }
         let Some(end) = end else {
-            return Err(FormError::Malformed("the form's last boundary is missing".into()));
+            return Err(FormError::Malformed(
+                "the form's last boundary is missing".into(),
+            ));
         };
         at = body.len() - content.len() + end + next.len();
     }
@@ -146,7 +148,11 @@ mod tests {
     #[test]
     fn the_model_part_is_found_after_a_file() {
         let audio: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let body = form(&[("file", &audio), ("model", b"whisper-large"), ("language", b"en")]);
+        let body = form(&[
+            ("file", &audio),
+            ("model", b"whisper-large"),
+            ("language", b"en"),
+        ]);
         assert_eq!(form_model(CT, &body).unwrap(), "whisper-large");
         let quoted = "Multipart/Form-Data; charset=utf-8; boundary=\"XyZ\"";
         assert_eq!(form_model(quoted, &body).unwrap(), "whisper-large");
@@ -175,7 +181,10 @@ mod tests {
         ));
         let cut = &body[..body.len() - 12];
         assert!(matches!(form_model(CT, cut), Err(FormError::Malformed(_))));
-        assert!(matches!(form_model(CT, b"garbage"), Err(FormError::Malformed(_))));
+        assert!(matches!(
+            form_model(CT, b"garbage"),
+            Err(FormError::Malformed(_))
+        ));
         let long_head = format!("--XyZ\r\n{}", "x".repeat(MAX_PART_HEADERS + 10));
         assert!(matches!(
             form_model(CT, long_head.as_bytes()),

@@ -39,7 +39,11 @@ fn openai_paths_are_routed_by_body_or_form() {
         let Dispatch::Route(p) = go(Method::POST, path, None, &h) else {
             panic!("{path} not routed");
         };
-        assert_eq!((p.model, p.metering), (ModelFrom::JsonBody, metering), "{path}");
+        assert_eq!(
+            (p.model, p.metering),
+            (ModelFrom::JsonBody, metering),
+            "{path}"
+        );
     }
     let Dispatch::Route(p) = go(Method::POST, "/v1/audio/transcriptions", None, &h) else {
         panic!("transcriptions not routed");
@@ -49,7 +53,10 @@ fn openai_paths_are_routed_by_body_or_form() {
         go(Method::GET, "/v1/responses", None, &h),
         Dispatch::Refuse(Refusal::Method("POST"))
     );
-    assert_eq!(go(Method::GET, "/v1/models", None, &h), Dispatch::ListModels);
+    assert_eq!(
+        go(Method::GET, "/v1/models", None, &h),
+        Dispatch::ListModels
+    );
     assert_eq!(
         go(Method::POST, "/v1/models", None, &h),
         Dispatch::Refuse(Refusal::Method("GET"))
@@ -72,10 +79,18 @@ fn path_protocols_name_their_model() {
         other => format!("{other:?}"),
     };
     assert_eq!(
-        named(go(Method::POST, "/v2/models/resnet/versions/2/infer", None, &h)),
+        named(go(
+            Method::POST,
+            "/v2/models/resnet/versions/2/infer",
+            None,
+            &h
+        )),
         "resnet"
     );
-    assert_eq!(named(go(Method::GET, "/v2/models/resnet/ready", None, &h)), "resnet");
+    assert_eq!(
+        named(go(Method::GET, "/v2/models/resnet/ready", None, &h)),
+        "resnet"
+    );
     assert_eq!(named(go(Method::POST, "/sdapi/v1/txt2img", None, &h)), "sd");
     assert_eq!(named(go(Method::GET, "/sdapi/v1/progress", None, &h)), "sd");
     assert_eq!(named(go(Method::GET, "/queue", None, &h)), "comfy");
@@ -93,20 +108,37 @@ fn comfyui_calls_carry_their_pins() {
         other => panic!("{other:?}"),
     };
     let (c, up) = comfy(go(Method::POST, "/prompt", None, &h));
-    assert_eq!((c.kind, c.client_id, up), (comfyui::CallKind::Prompt, None, false));
+    assert_eq!(
+        (c.kind, c.client_id, up),
+        (comfyui::CallKind::Prompt, None, false)
+    );
     let (c, _) = comfy(go(Method::GET, "/history/abc-1", None, &h));
     assert_eq!(c.kind, comfyui::CallKind::History);
     assert_eq!(c.prompt_id.as_deref(), Some("abc-1"));
-    let (c, _) = comfy(go(Method::GET, "/view", Some("filename=a.png&client_id=u%201"), &h));
+    let (c, _) = comfy(go(
+        Method::GET,
+        "/view",
+        Some("filename=a.png&client_id=u%201"),
+        &h,
+    ));
     assert_eq!(c.client_id.as_deref(), Some("u 1"));
-    h.insert(&comfyui::X_INFERGATE_CLIENT_ID, HeaderValue::from_static("hdr"));
+    h.insert(
+        &comfyui::X_INFERGATE_CLIENT_ID,
+        HeaderValue::from_static("hdr"),
+    );
     let (c, _) = comfy(go(Method::GET, "/view", Some("filename=a.png"), &h));
     assert_eq!(c.client_id.as_deref(), Some("hdr"));
     let mut ws = HeaderMap::new();
-    ws.insert("connection", HeaderValue::from_static("keep-alive, Upgrade"));
+    ws.insert(
+        "connection",
+        HeaderValue::from_static("keep-alive, Upgrade"),
+    );
     ws.insert("upgrade", HeaderValue::from_static("websocket"));
     let (c, up) = comfy(go(Method::GET, "/ws", Some("clientId=u2"), &ws));
-    assert_eq!((c.kind, c.client_id.as_deref(), up), (comfyui::CallKind::WebSocket, Some("u2"), true));
+    assert_eq!(
+        (c.kind, c.client_id.as_deref(), up),
+        (comfyui::CallKind::WebSocket, Some("u2"), true)
+    );
     assert_eq!(
         go(Method::POST, "/ws", None, &ws),
         Dispatch::Refuse(Refusal::Method("GET"))

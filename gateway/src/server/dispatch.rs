@@ -14,8 +14,8 @@ use crate::body::GatewayBody;
 use crate::error::{echo, ErrorKind, ProxyError};
 use crate::model_field::{extract_model, ModelFieldError};
 use crate::protocols::comfyui::{self, CallKind, PromptMap};
-use crate::protocols::pin::Pin;
 use crate::protocols::multipart::{form_model, FormError};
+use crate::protocols::pin::Pin;
 use crate::protocols::{dispatch, Dispatch, ModelFrom, Plan, Refusal};
 use crate::table::Table;
 
@@ -95,9 +95,10 @@ pub fn model<'b>(
                     ErrorKind::MalformedBody,
                     format!("request body is not a usable form: {}", echo(&why)),
                 ),
-                FormError::Missing => {
-                    ProxyError::new(ErrorKind::MissingModel, "request form has no \"model\" field")
-                }
+                FormError::Missing => ProxyError::new(
+                    ErrorKind::MissingModel,
+                    "request form has no \"model\" field",
+                ),
             })
         }
     }

@@ -11,7 +11,9 @@ fn the_prompt_map_is_bounded() {
     }
     assert_eq!(map.len(), PROMPT_CAPACITY);
     assert_eq!(map.endpoint("p0", now), None);
-    assert!(map.endpoint(&format!("p{}", PROMPT_CAPACITY + 9), now).is_some());
+    assert!(map
+        .endpoint(&format!("p{}", PROMPT_CAPACITY + 9), now)
+        .is_some());
 }
 
 #[test]

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use infergate_config::Config;
 
 use super::*;
-use crate::protocols::comfyui::{PromptMap, PROMPT_TTL};
 use crate::compile::Compiler;
 use crate::metrics::Metrics;
+use crate::protocols::comfyui::{PromptMap, PROMPT_TTL};
 use crate::table::Table;
 
 fn table(n: usize) -> Table {
@@ -64,7 +64,10 @@ async fn a_prompt_pins_the_endpoint_that_took_it() {
     map.remember("p1".into(), "http://127.0.0.1:2", now);
     let url = map.endpoint("p1", now).unwrap();
     let pin = Pin::Endpoint(url);
-    assert_eq!(target(&exclude_for(Some(&pin), b, &members, &[], now), 3), Some(1));
+    assert_eq!(
+        target(&exclude_for(Some(&pin), b, &members, &[], now), 3),
+        Some(1)
+    );
     // Tried already: nothing is left to pick.
     assert_eq!(exclude_for(Some(&pin), b, &members, &[1], now).len(), 3);
     // An endpoint that left: no pin.
@@ -73,7 +76,6 @@ async fn a_prompt_pins_the_endpoint_that_took_it() {
     assert_eq!(map.endpoint("p1", now + PROMPT_TTL), None);
     assert_eq!(map.endpoint("p2", now), None);
 }
-
 
 #[tokio::test]
 async fn a_pin_moves_a_random_draw_to_the_variant_that_can_serve_it() {
@@ -89,7 +91,10 @@ async fn a_pin_moves_a_random_draw_to_the_variant_that_can_serve_it() {
     let drawn = |variant| Decision {
         rule: 0,
         variant,
-        why: Why::Random { draw: 0, total: 100 },
+        why: Why::Random {
+            draw: 0,
+            total: 100,
+        },
     };
     let mut chosen = [0u32; 2];
     for c in 0..200 {
