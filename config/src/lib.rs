@@ -6,6 +6,7 @@
 //! The gateway compiles a valid [`Config`] into its routing table; this crate knows nothing of
 //! the data path.
 
+mod admission;
 mod balancer;
 mod discovery;
 pub mod env;
@@ -20,6 +21,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use admission::{Admission, Limit, Priority, PriorityClass, RateKey, RateLimits};
 pub use balancer::{
     Balancer, Engine, EngineState, MetricNames, Policy, PrefixAffinity, ScoreWeights,
 };

@@ -44,6 +44,10 @@ pub struct Config {
     /// OpenTelemetry traces over OTLP/HTTP. Off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracing: Option<crate::Tracing>,
+    /// Priority classes with bounded queues, and token rate limits per tenant
+    /// (docs/admission.md). Off by default.
+    #[serde(default)]
+    pub admission: crate::admission::Admission,
     /// Pools of model-server endpoints. Each backend is referenced by name from `models`.
     pub backends: Vec<Backend>,
     /// Models served by the gateway, matched against the `model` field of request bodies.

@@ -67,11 +67,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
         }
     }
     validate_http2(&l.http2, &mut push);
-    crate::observability::validate_observability(
-        &cfg.access_log,
-        cfg.tracing.as_ref(),
-        &mut push,
-    );
+    crate::observability::validate_observability(&cfg.access_log, cfg.tracing.as_ref(), &mut push);
     if cfg.shutdown.drain_timeout.get().is_zero() {
         push(
             "shutdown.drain_timeout".into(),
@@ -186,6 +182,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
     if cfg.models.is_empty() {
         push("models".into(), "at least one model is required".into());
     }
+    crate::admission::check(cfg, &mut push);
     crate::protocols::validate_path_routes(cfg, &mut push);
 
     if errs.is_empty() {
