@@ -1,6 +1,6 @@
 //! Semantic validation. Reports every problem found, each with its path.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use crate::error::{ConfigError, ConfigErrors};
@@ -101,6 +101,8 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
 
     let mut known: Vec<&str> = cfg.backends.iter().map(|b| b.name.as_str()).collect();
     known.sort_unstable();
+    let by_name: HashMap<&str, &Backend> =
+        cfg.backends.iter().map(|b| (b.name.as_str(), b)).collect();
     let mut model_names = HashSet::new();
     for (i, m) in cfg.models.iter().enumerate() {
         let path = format!("models[{i}]");
@@ -112,7 +114,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
                 format!("duplicate model name {:?}", m.name),
             );
         }
-        validate_model(&path, m, cfg, &known, &mut push);
+        validate_model(&path, m, cfg, (&known, &by_name), &mut push);
     }
     for (name, src) in &cfg.request_labels {
         if src.header.is_some() == src.cookie.is_some() {
@@ -401,10 +403,10 @@ fn validate_model(
     path: &str,
     m: &Model,
     cfg: &Config,
-    known: &[&str],
+    (known, by_name): (&[&str], &HashMap<&str, &Backend>),
     push: &mut impl FnMut(String, String),
 ) {
-    let backend = |name: &str| cfg.backends.iter().find(|b| b.name == name);
+    let backend = |name: &str| by_name.get(name).copied();
     let unknown = |name: &str| format!("unknown backend {name:?} (known: {})", known.join(", "));
     match (&m.backend, m.variants.is_empty()) {
         (Some(_), false) => push(
