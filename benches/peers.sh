@@ -67,7 +67,7 @@ trap peers_stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)" STARTED="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "$NAME: targets $TARGETS, $ROUNDS round(s) of ${DURATION}s loads, $STREAMS open streams; results in $RESULTS" >&2
 peers_start_upstreams "$CLIENT_CPU"
 
@@ -136,7 +136,7 @@ fi
 
 GW_VERSION="$("$GATEWAY_BIN" --version 2>/dev/null || echo unknown)"
 python3 "$PEERS_DIR/report.py" "$RAW" --out "$RESULTS/$NAME.json" --clk-tck "$CLK_TCK" \
-    --meta date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --meta started="$STARTED" --meta date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     --meta commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- gateway config 2>/dev/null || echo '+changes')" \
     --meta cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
     --meta nproc="$(nproc)" --meta kernel="$(uname -r)" \

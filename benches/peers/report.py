@@ -120,9 +120,9 @@ def main():
         summary[t]["failed_rounds"] = sum(1 for rec in records if rec["target"] == t and rec.get("failed"))
     with open(args.out, "w") as f:
         json.dump({"meta": meta, "summary": summary, "rounds": per_round, "raw": records}, f, indent=1)
-    print("%s; %s; nproc %s; kernel %s; commit %s; load average %s at start, %s at end; "
+    print("%s to %s; %s; nproc %s; kernel %s; commit %s; load average %s at start, %s at end; "
           "%s round(s) of %s s, medians over rounds" % (
-              meta.get("date"), meta.get("cpu"), meta.get("nproc"), meta.get("kernel"),
+              meta.get("started"), meta.get("date"), meta.get("cpu"), meta.get("nproc"), meta.get("kernel"),
               meta.get("commit"), meta.get("load_start"), meta.get("load_end"),
               meta.get("rounds"), meta.get("duration_s")))
     print()
