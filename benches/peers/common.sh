@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell functions shared by benches/peers.sh and scripts/perf-guard. Source it; it sets no options.
 #
 # Every process started through `peers_spawn` is recorded in PEERS_PIDS and stopped by
@@ -5,6 +6,7 @@
 
 PEERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PEERS_PIDS=()
+# shellcheck disable=SC2034 # used by the scripts that source this file
 CLK_TCK="$(getconf CLK_TCK)"
 
 peers_die() {
@@ -65,6 +67,7 @@ peers_spawn() {
 peers_tree() {
     local pid="$1" child
     echo "$pid"
+    # shellcheck disable=SC2013 # the file is one line of PIDs separated by spaces
     for child in $(cat "/proc/$pid/task/"*/children 2>/dev/null); do
         peers_tree "$child"
     done
@@ -72,10 +75,10 @@ peers_tree() {
 
 # peers_stop PID: SIGTERM to PID, then SIGKILL to its tree if it is still there after 3 s.
 peers_stop() {
-    local pid="$1" tree i
+    local pid="$1" tree _
     tree="$(peers_tree "$pid" | tr '\n' ' ')"
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 30); do
+    for _ in $(seq 30); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done

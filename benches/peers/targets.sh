@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The targets of benches/peers.sh and scripts/perf-guard: how each starts and where it listens.
 # Source it after common.sh. Needs PORT_BASE, RUN (a writable folder), PROXY_CPU, GATEWAY_BIN.
 #
@@ -54,7 +55,7 @@ peers_check() {
 # peers_start_target NAME: starts target NAME alone on PROXY_CPU and checks it; sets TARGET_PID
 # (empty for direct). Fails with the target's log when it does not come up within 15 s.
 peers_start_target() {
-    local name="$1" dir="$RUN/$1" i
+    local name="$1" dir="$RUN/$1" _
     TARGET_PID=""
     peers_target_ports "$name"
     mkdir -p "$dir"
@@ -77,7 +78,7 @@ peers_start_target() {
             ;;
     esac
     TARGET_PID="$SPAWNED"
-    for i in $(seq 60); do
+    for _ in $(seq 60); do
         peers_check "$P_JSON" "$P_SSE" && return 0
         kill -0 "$TARGET_PID" 2>/dev/null || break
         sleep 0.25
