@@ -11,6 +11,10 @@
 //! | `POST /v1/chat/completions`   | `chat.completion`, or SSE `chat.completion.chunk`s       |
 //! | `POST /v1/completions`        | `text_completion`, or SSE `text_completion` chunks       |
 //! | `POST /v1/embeddings`         | unit vectors of `embedding_dims`, after the TTFT         |
+//! | `POST /v1/responses`, `/v1/audio/transcriptions`, `/v1/rerank`, `/v1/score` | the other OpenAI paths vLLM serves |
+//! | `/v2/...`                     | KServe v2 / Triton: health, metadata, `infer`            |
+//! | `/sdapi/v1/...`               | Stable Diffusion WebUI: `txt2img`, `img2img`, `progress` |
+//! | `/prompt`, `/history`, `/view`, `/queue`, `/ws` | a ComfyUI-like stub with its WebSocket |
 //! | anything else                 | 404 in the OpenAI error shape                            |
 //!
 //! Generation always produces exactly the requested number of tokens (`max_completion_tokens`,
@@ -30,6 +34,12 @@
 //! [`SimConfig::max_waiting`], are refused with 429. A client that goes away leaves the queue
 //! or frees its slot.
 //!
+//! **KV cache.** With [`SimConfig::kv_model`], requests hold blocks of KV cache for their
+//! prompt and generated tokens, wait when the cache is full, and the newest running request
+//! is preempted (and later recomputed) when a running one needs a block and none is free.
+//! Full prompt blocks are cached by hash with LRU eviction, and prefill covers only the
+//! uncached tokens. See `loadtest/README.md`.
+//!
 //! **Faults.** [`SimConfig::faults`] (drawn per request) and the `x-sim-fault: SPEC` request
 //! header (always applied, overriding them; `none` for no fault) inject a [`Fault`]:
 //! `status=CODE`, `hang`, `hang-body`, `stall-after=N`, `drop-after=N` or `delay=MS`.
@@ -38,8 +48,14 @@
 //! `vllm:num_requests_running`, `vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc`,
 //! `vllm:time_to_first_token_seconds`, `vllm:inter_token_latency_seconds`,
 //! `vllm:e2e_request_latency_seconds`, `vllm:prompt_tokens_total`,
-//! `vllm:generation_tokens_total` and `vllm:request_success_total{finished_reason}` (labelled
-//! `model_name` = the first model, `engine="0"`), and `infergate_sim_requests_received_total`.
+//! `vllm:generation_tokens_total`, `vllm:request_success_total{finished_reason}`,
+//! `vllm:prefix_cache_queries_total`, `vllm:prefix_cache_hits_total` and
+//! `vllm:num_preemptions_total` (labelled `model_name` = the first model, `engine="0"`), and
+//! `infergate_sim_requests_received_total`; [`SimConfig::metric_sets`] can add or substitute
+//! an older vLLM's `vllm:gpu_cache_usage_perc` and SGLang's names.
+//!
+//! **Other protocols.** KServe v2, ComfyUI and WebUI responses name the instance in
+//! [`INSTANCE_HEADER`]; [`ws_client`] is a WebSocket client for tests of the ComfyUI stub.
 //!
 //! Prompt tokens are counted by a dummy tokenizer: whitespace-separated words across all
 //! message contents, prompts or inputs, at least 1.

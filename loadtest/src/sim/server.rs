@@ -39,9 +39,11 @@ impl Simulator {
         self.addr
     }
 
-    /// Count of POST requests received on the inference routes (`/v1/chat/completions`,
-    /// `/v1/completions`, `/v1/embeddings`), counted on arrival whatever their outcome
-    /// (including unknown models, malformed bodies, 429s and faults). `GET /metrics` serves
+    /// Count of requests received on the inference routes (`/v1/chat/completions`,
+    /// `/v1/completions`, `/v1/embeddings`, and the other protocols' inference routes:
+    /// `/v1/responses`, `/v1/audio/transcriptions`, `/v1/rerank`, `/v1/score`, KServe
+    /// `infer`, WebUI `txt2img`/`img2img`, ComfyUI `/prompt`), counted on arrival whatever
+    /// their outcome (including unknown models, malformed bodies, 429s and faults). `GET /metrics` serves
     /// the same count as `infergate_sim_requests_received_total`.
     pub fn requests_received(&self) -> u64 {
         self.state.requests_received()
