@@ -46,8 +46,9 @@ pub struct Tracing {
     /// The `service.name` resource attribute. Default `infergate`.
     #[serde(default = "default_service_name")]
     pub service_name: String,
-    /// Finished spans waiting for export; a span that finds the queue full is dropped and
-    /// counted in `infergate_trace_spans_dropped_total`. Default `4096`.
+    /// Finished requests' spans (a server span and its attempt spans) waiting for export; spans
+    /// that find the queue full are dropped and counted in
+    /// `infergate_trace_spans_dropped_total`. Default `4096`.
     #[serde(default = "default_span_queue")]
     pub queue: u32,
     /// Most spans in one export request. Default `512`.
@@ -154,10 +155,7 @@ pub(crate) fn validate_observability(
         ),
     }
     if t.service_name.is_empty() {
-        push(
-            "tracing.service_name".into(),
-            "must not be empty".into(),
-        );
+        push("tracing.service_name".into(), "must not be empty".into());
     }
 }
 

@@ -45,7 +45,10 @@ pub async fn attempt(
     } else {
         ErrorKind::FirstTokenTimeout
     };
-    let upstream_req = upstream_request(parts, body, ep, request_id);
+    let mut upstream_req = upstream_request(parts, body, ep, request_id);
+    if let Some(o) = exchange.hooks().obs.as_mut() {
+        o.attempt_started(&ep.state.url, upstream_req.headers_mut());
+    }
     let fail = |exchange: Exchange, error: ProxyError| {
         let failure = error.outcome().failure();
         Err(Box::new(Failed {
@@ -56,6 +59,8 @@ pub async fn attempt(
         }))
     };
 
+    // The request is handed to the connection now: the end of the overhead's first part.
+    exchange.hooks().dispatched(Instant::now());
     let resp = match timeout_at(first_deadline, backend.client.request(upstream_req)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return fail(exchange, classify(&e, &ep.state.url)),
@@ -65,6 +70,9 @@ pub async fn attempt(
         }
     };
     exchange.set_ttfb(sent.elapsed());
+    if let Some(o) = exchange.hooks().obs.as_mut() {
+        o.attempt_status(resp.status().as_u16());
+    }
     let (rparts, mut incoming) = resp.into_parts();
     if backend.retry.retries_status(rparts.status) {
         let failure = rparts

@@ -14,6 +14,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use crate::accesslog::{ExchangeHooks, Finished, Observation};
 use crate::endpoint::{Failure, InFlight};
 use crate::gateway::Slot;
 use crate::metrics::Outcome;
@@ -86,6 +87,8 @@ pub struct Exchange {
     /// The request's place in the listener's in-flight limit.
     slot: Option<Slot>,
     finished: bool,
+    /// The access log's and the trace's record, and the overhead's timestamps.
+    hooks: ExchangeHooks,
     /// Which events and usage fields the response's observer reads.
     metering: Metering,
 }
@@ -112,6 +115,7 @@ impl Exchange {
             ttfb: None,
             slot: None,
             finished: false,
+            hooks: ExchangeHooks::default(),
             metering: Metering::OpenAi,
         }
     }
@@ -119,6 +123,19 @@ impl Exchange {
     /// Sets how the response is metered (default: OpenAI chat and completions).
     pub fn set_metering(&mut self, metering: Metering) {
         self.metering = metering;
+    }
+
+    /// The access log's and the trace's record, and the overhead's timestamps.
+    pub fn hooks(&mut self) -> &mut ExchangeHooks {
+        &mut self.hooks
+    }
+
+    /// Takes the request's record back (for a retry or an error answered by the gateway),
+    /// noting the current attempt's failure in it.
+    pub fn take_obs(&mut self, failed: Outcome) -> Option<Box<Observation>> {
+        let mut obs = self.hooks.obs.take()?;
+        obs.attempt_failed(failed.as_str());
+        Some(obs)
     }
 
     /// Keeps the listener slot until the request ends.
@@ -164,6 +181,20 @@ impl Exchange {
         self.variant().members[self.member]
     }
 
+    /// A data frame of `len` bytes goes to the client: counts its bytes and, for the first,
+    /// records the gateway's overhead.
+    fn client_frame(&mut self, len: usize, now: Instant) {
+        self.hooks.bytes_out += len as u64;
+        if self.shadow {
+            return;
+        }
+        if let Some(secs) = self.hooks.client_first(now) {
+            if let Some(m) = self.route.variants[self.variant].metrics.get(self.member) {
+                m.overhead(secs);
+            }
+        }
+    }
+
     fn tokens(&mut self, events: u32, now: Instant) {
         if events == 0 {
             return;
@@ -197,6 +228,9 @@ impl Exchange {
             }
             None => {}
         }
+        if let Some(obs) = self.hooks.obs.take() {
+            obs.finish(self.finished_record(outcome));
+        }
         let handles = if self.shadow {
             &variant.shadow_metrics
         } else {
@@ -217,6 +251,33 @@ impl Exchange {
             if output >= 2 {
                 m.tpot((last - first).as_secs_f64() / (output - 1) as f64);
             }
+        }
+    }
+}
+
+impl Exchange {
+    /// The request's end as the access log and the trace see it.
+    fn finished_record(&self, outcome: Outcome) -> Finished {
+        let output = self
+            .usage
+            .and_then(|u| u.completion_tokens)
+            .or((self.token_events > 0).then_some(self.token_events));
+        let ttft = self.first_token.map(|f| (f - self.start).as_secs_f64());
+        let tpot = match (self.first_token, self.last_token, output) {
+            (Some(f), Some(l), Some(n)) if n >= 2 => Some((l - f).as_secs_f64() / (n - 1) as f64),
+            _ => None,
+        };
+        Finished {
+            status: self.hooks.status.map_or(0, |s| s.as_u16()),
+            outcome: outcome.as_str(),
+            success: outcome.is_success(),
+            error: None,
+            first_token: self.first_token,
+            ttft,
+            tpot,
+            input_tokens: self.usage.and_then(|u| u.prompt_tokens),
+            output_tokens: output,
+            bytes_out: self.hooks.bytes_out,
         }
     }
 }
@@ -286,6 +347,10 @@ impl ObservedBody {
         } else {
             Observer::Json(JsonUsageScanner::default())
         };
+        let mut exchange = exchange;
+        let now = Instant::now();
+        exchange.hooks.status = Some(status);
+        exchange.hooks.upstream_first(now);
         let mut body = ObservedBody {
             inner,
             first,
@@ -295,9 +360,7 @@ impl ObservedBody {
             sse,
             idle,
             total_deadline,
-            timer: Box::pin(tokio::time::sleep_until(
-                (Instant::now() + idle).min(total_deadline),
-            )),
+            timer: Box::pin(tokio::time::sleep_until((now + idle).min(total_deadline))),
             done: false,
         };
         // An empty body (KServe's `ready`, a 204) ends here: with a known length of 0 the
@@ -312,6 +375,7 @@ impl ObservedBody {
         if let Some(data) = frame.data_ref() {
             let events = self.observer.observe(data);
             let now = Instant::now();
+            self.exchange.client_frame(data.len(), now);
             self.exchange.tokens(events, now);
             self.timer
                 .as_mut()

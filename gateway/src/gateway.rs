@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use infergate_config::ConfigErrors;
 
+use crate::accesslog::Observers;
 use crate::metrics::Metrics;
 use crate::status::ConfigStatus;
 use crate::table::Table;
@@ -19,6 +20,8 @@ pub struct Gateway {
     ready: AtomicBool,
     draining: AtomicBool,
     in_flight: Arc<AtomicU32>,
+    /// Access log and tracer, set once at start when either is configured.
+    observers: OnceLock<Arc<Observers>>,
 }
 
 /// A request's place under the data listener's `limits.max_in_flight`; released on drop.
@@ -48,6 +51,7 @@ impl Gateway {
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             in_flight: Arc::new(AtomicU32::new(0)),
+            observers: OnceLock::new(),
         };
         Ok(Arc::new(gw))
     }
@@ -74,6 +78,16 @@ impl Gateway {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The access log and the tracer; `None` when both are off.
+    pub fn observers(&self) -> Option<&Arc<Observers>> {
+        self.observers.get()
+    }
+
+    /// Sets the access log and the tracer (once, at start).
+    pub fn set_observers(&self, o: Arc<Observers>) {
+        let _ = self.observers.set(o);
     }
 
     pub fn is_ready(&self) -> bool {

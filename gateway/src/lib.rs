@@ -29,7 +29,9 @@
 //!    stream with an SSE error event.
 //! 9. **Record** ([`body::Exchange`]): when the body ends, fails or is dropped, the outcome,
 //!    TTFT, TPOT, duration and tokens are recorded once ([`metrics`]), the endpoint's health is
-//!    updated, and the in-flight guard and listener place are released.
+//!    updated, and the in-flight guard and listener place are released. When they are on, the
+//!    access-log line and the spans are written then too ([`accesslog`], [`trace`]); the
+//!    gateway's own overhead is measured on the way ([`accesslog::ExchangeHooks`]).
 //!
 //! # The state
 //!
@@ -44,6 +46,7 @@
 //! Errors on this path are [`error::ProxyError`]: a kind with its source, status, OpenAI body
 //! and metric outcome, all mapped in one place.
 
+pub mod accesslog;
 pub mod admin;
 pub mod attempt;
 pub mod backend;
@@ -78,6 +81,7 @@ pub mod shadow;
 pub mod status;
 pub mod table;
 pub mod tls;
+pub mod trace;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -108,6 +112,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("{0}")]
+    Observability(String),
 }
 
 /// A running gateway. Its listeners stop when it is dropped.
@@ -187,6 +193,12 @@ pub async fn start(source: Source<'_>) -> Result<Running, StartError> {
     let admin_addr = local_addr("admin", &admin)?;
 
     let mut tasks = Vec::new();
+    let (observers, observer_tasks) =
+        accesslog::Observers::start(cfg, gateway.metrics()).map_err(StartError::Observability)?;
+    tasks.extend(observer_tasks);
+    if let Some(o) = observers {
+        gateway.set_observers(o);
+    }
     if let Some(t) = &tls {
         tasks.push(t.spawn_watcher(Duration::from_secs(1)));
     }

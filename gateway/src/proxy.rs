@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::accesslog::{self, Observation};
 use crate::attempt::{attempt, finish_response, Failed};
 use crate::body::{Exchange, GatewayBody};
 use crate::error::{echo, ErrorKind, ProxyError};
@@ -31,10 +32,15 @@ pub async fn handle(
     let start = Instant::now();
     let request_id = request_id(req.headers());
     let http1 = req.version() < Version::HTTP_2;
-    let mut resp = match proxy(&gw, req, start, &request_id).await {
-        Ok(r) => r,
+    let mut obs = accesslog::begin(gw.observers(), &req, &request_id, start);
+    let mut resp = match proxy(&gw, req, start, &request_id, &mut obs).await {
+        Ok(r) => {
+            accesslog::finish_local(obs, r.status());
+            r
+        }
         Err(e) => {
             tracing::debug!(request_id = ?request_id, error = %e, "request failed");
+            accesslog::finish_error(obs, e.status(), e.outcome().as_str(), &e);
             // The rest of a late body would be read as the next request: hyper closes an
             // HTTP/1.1 connection after a `Connection: close` response. On HTTP/2 the stream
             // ends with the response and the connection serves other streams.
@@ -57,6 +63,7 @@ async fn proxy(
     req: Request<Incoming>,
     start: Instant,
     request_id: &HeaderValue,
+    obs: &mut Option<Box<Observation>>,
 ) -> Result<Response<GatewayBody>, ProxyError> {
     let reject = |e: ProxyError| {
         gw.metrics().rejected(e.outcome());
@@ -82,6 +89,8 @@ async fn proxy(
     let body = read_body(body, &parts.headers, limits.max_body_bytes, deadline)
         .await
         .map_err(reject)?;
+    // From here the gateway works for itself: the overhead histogram counts from now.
+    let mut ready = Instant::now();
     // A request counts against `max_in_flight` only once its body is whole: a client slow to
     // send it holds its connection (bounded by `body_read_timeout`), never a place in flight.
     let Some(slot) = gw.try_admit(&table) else {
@@ -116,6 +125,11 @@ async fn proxy(
     }
 
     let variant = &route.variants[decision.variant];
+    if let Some(o) = obs.as_mut() {
+        let rule = (decision.rule, &*route.rules[decision.rule].name);
+        let (v, b) = (&*variant.name, &*variant.backend.name);
+        o.routed(&model, rule, v, b, body.len());
+    }
     let backend = variant.backend.clone();
     let t = backend.timeouts;
     let total_deadline = start + t.total;
@@ -142,6 +156,7 @@ async fn proxy(
         let idx = variant.members[pos];
         let mut exchange = Exchange::new(route.clone(), decision.variant, pos, guard, start);
         exchange.hold(slot.take());
+        exchange.hooks().start(ready, obs.take());
         exchange.set_metering(plan.metering);
         let tried_once = if plan.upgrade {
             let up = &mut client_side;
@@ -196,6 +211,8 @@ async fn proxy(
                 "retrying on another endpoint"
             );
             slot = exchange.release_slot();
+            *obs = exchange.take_obs(error.outcome());
+            ready = Instant::now();
             exchange.abandon(failure);
             tried.push(pos);
             continue;
@@ -208,6 +225,7 @@ async fn proxy(
             backend.reason_header(&reason, resp.headers_mut());
             return Ok(resp);
         }
+        *obs = exchange.take_obs(error.outcome());
         exchange.finish(error.outcome());
         return Err(error);
     }

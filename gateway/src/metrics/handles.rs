@@ -127,6 +127,11 @@ impl RouteMetrics {
         counter(&v.output_tokens, &v.families.output_tokens, &labels).inc_by(output);
     }
 
+    /// `infergate_gateway_overhead_seconds` (one series for the whole gateway).
+    pub fn overhead(&self, seconds: f64) {
+        self.variant.families.overhead.observe(seconds);
+    }
+
     /// The endpoint label.
     pub fn endpoint(&self) -> &str {
         &self.endpoint

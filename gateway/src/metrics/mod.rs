@@ -13,6 +13,7 @@
 mod buckets;
 mod discovery;
 mod handles;
+mod observability;
 mod outcome;
 mod release;
 
@@ -26,6 +27,7 @@ use prometheus::{
 pub use buckets::{DURATION_BUCKETS, TPOT_BUCKETS, TTFT_BUCKETS};
 pub use discovery::DiscoveryMetrics;
 pub use handles::{EndpointMetrics, RouteMetrics, VariantMetrics};
+pub use observability::{ObservabilityMetrics, OVERHEAD_BUCKETS};
 pub use outcome::Outcome;
 
 /// The families whose series are created per model, variant or endpoint.
@@ -45,6 +47,8 @@ pub(crate) struct Families {
     /// backend, endpoint, reason
     pub ejections: IntCounterVec,
     pub failures: IntCounterVec,
+    /// `infergate_gateway_overhead_seconds` (no labels)
+    pub overhead: prometheus::Histogram,
 }
 
 /// Every metric the data plane exports, except the per-endpoint gauges (rendered from the
@@ -61,6 +65,7 @@ pub struct Metrics {
     discovery: discovery::DiscoveryFamilies,
     releases: release::ReleaseFamilies,
     rejected: [OnceLock<IntCounter>; Outcome::ALL.len()],
+    observability: ObservabilityMetrics,
 }
 
 const VARIANT_LABELS: &[&str] = &["model", "backend", "variant"];
@@ -176,6 +181,7 @@ impl Metrics {
                 "Failed attempts on an endpoint (retried or not), by kind.",
                 &["backend", "endpoint", "reason"],
             )?,
+            overhead: observability::overhead(&r)?,
         };
         let retries = counters(
             &r,
@@ -222,6 +228,7 @@ impl Metrics {
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         let discovery = discovery::DiscoveryFamilies::new(&r)?;
         let releases = release::ReleaseFamilies::new(&r)?;
+        let observability = ObservabilityMetrics::new(&r)?;
         Ok(Metrics {
             registry: r,
             families: Arc::new(families),
@@ -234,6 +241,7 @@ impl Metrics {
             discovery,
             releases,
             rejected: Default::default(),
+            observability,
         })
     }
 
@@ -375,6 +383,11 @@ impl Metrics {
                 listener: listener.to_owned(),
             },
         }
+    }
+
+    /// The counters of the access log and the trace exporter.
+    pub fn observability(&self) -> &ObservabilityMetrics {
+        &self.observability
     }
 
     /// The text exposition of every registered metric.
