@@ -91,6 +91,8 @@ pub struct Exchange {
     hooks: ExchangeHooks,
     /// Which events and usage fields the response's observer reads.
     metering: Metering,
+    /// Admission's queue to wake on release and rate-limit charge to settle.
+    admission: crate::admission::Ticket,
 }
 
 impl Exchange {
@@ -117,6 +119,7 @@ impl Exchange {
             finished: false,
             hooks: ExchangeHooks::default(),
             metering: Metering::OpenAi,
+            admission: Default::default(),
         }
     }
 
@@ -147,6 +150,12 @@ impl Exchange {
         self.slot.take()
     }
 
+    /// Admission's part of the request: set before the attempt, its charge taken back for a
+    /// retry.
+    pub fn admission(&mut self) -> &mut crate::admission::Ticket {
+        &mut self.admission
+    }
+
     pub fn set_ttfb(&mut self, ttfb: Duration) {
         self.ttfb = Some(ttfb);
     }
@@ -160,6 +169,7 @@ impl Exchange {
         self.finished = true;
         self.guard = None;
         self.slot = None;
+        self.admission.released();
         if let (Some(f), false) = (failure, self.shadow) {
             self.variant()
                 .backend
@@ -212,6 +222,9 @@ impl Exchange {
         self.finished = true;
         self.guard = None;
         self.slot = None;
+        let success = outcome == Outcome::Success;
+        self.admission
+            .finish(self.usage, self.token_events, success);
         let endpoint = self.endpoint();
         let variant = &self.route.variants[self.variant];
         let backend = &variant.backend;

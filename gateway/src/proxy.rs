@@ -118,6 +118,11 @@ async fn proxy(
         )));
     };
     let decision = pinned_variant(decision, &route, pin.as_ref());
+    // Token and request rate limits of the request's tenant (`admission`).
+    let (mut charge, rate_headers) = match table.admission.rate_limit(&parts.headers, &body) {
+        Ok(a) => (a.charge, a.headers),
+        Err(refused) => return Ok(refused),
+    };
     let budget = &table.retry_budget;
     budget.deposit();
     if let Some(shadow) = &route.rules[decision.rule].shadow {
@@ -140,9 +145,31 @@ async fn proxy(
     loop {
         let exclude = exclude_for(pin.as_ref(), &backend, &variant.members, &tried, Instant::now());
         let now = Instant::now();
-        let Some(Choice { pos, guard, reason }) =
-            backend.choose(&variant.members, &exclude, now, prefix)
-        else {
+        let chosen = match backend.choose(&variant.members, &exclude, now, prefix) {
+            // Every endpoint saturated: wait in the priority class's queue (`admission`).
+            None => match (table.admission)
+                .wait(
+                    &parts.headers,
+                    &route,
+                    decision.variant,
+                    &exclude,
+                    total_deadline,
+                )
+                .await
+            {
+                Ok(place) => place.map(|(pos, guard)| {
+                    let in_flight = guard.endpoint().in_flight().saturating_sub(1);
+                    let reason = crate::pick_policy::Reason::P2c { in_flight };
+                    Choice { pos, guard, reason }
+                }),
+                Err(shed) => {
+                    variant.unrouted.count(crate::metrics::Outcome::Overloaded);
+                    return Ok(shed);
+                }
+            },
+            chosen => chosen,
+        };
+        let Some(Choice { pos, guard, reason }) = chosen else {
             let e = ProxyError::new(
                 ErrorKind::NoHealthyEndpoint,
                 format!(
@@ -158,6 +185,8 @@ async fn proxy(
         exchange.hold(slot.take());
         exchange.hooks().start(ready, obs.take());
         exchange.set_metering(plan.metering);
+        let wake = table.admission.queue(&backend.name).cloned();
+        *exchange.admission() = crate::admission::Ticket::new(wake, charge.take());
         let tried_once = if plan.upgrade {
             let up = &mut client_side;
             upgrade::attempt(&backend, idx, &parts, request_id, exchange, total_deadline, up).await
@@ -175,6 +204,7 @@ async fn proxy(
                 resp.headers_mut()
                     .insert(X_INFERGATE_VARIANT.clone(), variant.header.clone());
                 backend.reason_header(&reason, resp.headers_mut());
+                rate_headers.apply(resp.headers_mut());
                 return Ok(resp);
             }
             Err(f) => f,
@@ -213,6 +243,7 @@ async fn proxy(
             slot = exchange.release_slot();
             *obs = exchange.take_obs(error.outcome());
             ready = Instant::now();
+            charge = exchange.admission().take_charge();
             exchange.abandon(failure);
             tried.push(pos);
             continue;
@@ -223,6 +254,7 @@ async fn proxy(
             resp.headers_mut()
                 .insert(X_INFERGATE_VARIANT.clone(), variant.header.clone());
             backend.reason_header(&reason, resp.headers_mut());
+            rate_headers.apply(resp.headers_mut());
             return Ok(resp);
         }
         *obs = exchange.take_obs(error.outcome());

@@ -27,6 +27,8 @@ pub struct Table {
     pub pin_header: HeaderName,
     /// `path_routes`: models named by path prefixes and the ComfyUI route.
     pub path_routes: Arc<crate::protocols::paths::PathRoutes>,
+    /// `admission`: priority queues and rate limits, with their state.
+    pub admission: Arc<crate::admission::Admission>,
     pub(crate) backends: Vec<Arc<BackendRt>>,
 }
 

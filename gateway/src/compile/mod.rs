@@ -268,6 +268,10 @@ impl Compiler {
                 &cfg.path_routes,
                 self.built.table.as_ref().map(|t| &*t.path_routes),
             )),
+            admission: crate::admission::Admission::compile(
+                cfg,
+                self.built.table.as_ref().map(|t| &t.admission),
+            ),
             backends: ordered.iter().map(|(_, rt, _)| rt.clone()).collect(),
         };
         if !hist_same && !hist {
