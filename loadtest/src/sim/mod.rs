@@ -73,6 +73,7 @@ mod embeddings;
 mod engine;
 mod error;
 mod fault;
+mod handlers;
 mod inflight;
 mod metrics;
 mod protocols;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Method, Request, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -15,17 +14,15 @@ use tokio::time::Instant;
 use super::api::Api;
 use super::body::SimBody;
 use super::config::SimConfig;
-use super::embeddings::embed;
 use super::engine::{block_hashes, Cut, Engine, EngineConfig, Job, KvConfig};
 use super::error::ApiError;
 use super::fault::{self, Fault, FAULT_HEADER};
-use super::inflight::InFlight;
+use super::handlers;
 use super::metrics::{self, Metrics};
 use super::protocols::{self, ComfyState, Ctx, Failure, Input, Route, SdState};
 use super::reply::{self, event_stream, json};
-use super::request::{EmbeddingRequest, Generation};
-use super::response::{self, ChunkEncoder, Stamp, Usage};
-use super::stream::TokenStream;
+use super::request::{read_body, EmbeddingRequest, Generation};
+use super::response::{self, Stamp};
 use super::timing::Latency;
 
 /// Largest request body accepted; larger ones get 413.
@@ -250,7 +247,7 @@ impl SimState {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = read_body(req).await?;
+        let body = read_body(req, MAX_BODY_BYTES).await?;
 
         let mut rng = SmallRng::seed_from_u64(request_seed(self.seed, n));
         let fault = match header_fault {
@@ -296,7 +293,7 @@ impl SimState {
                     generation.prompt_tokens,
                     generation.max_tokens,
                 );
-                self.generate(api, generation, job, stamp).await
+                handlers::generate(&self.engine, &self.streams, api, generation, job, stamp).await
             }
             Kind::Protocol(route) => {
                 let input = Input {
@@ -310,7 +307,7 @@ impl SimState {
                 let req = EmbeddingRequest::parse(&body)?;
                 self.check_model(&req.model)?;
                 let job = job(&req.inputs, req.prompt_tokens(), 0);
-                self.embeddings(req, job).await
+                handlers::embeddings(&self.engine, self.cfg.embedding_dims, req, job).await
             }
         }
     }
@@ -321,75 +318,5 @@ impl SimState {
         } else {
             Err(ApiError::unknown_model(model))
         }
-    }
-
-    async fn generate(
-        &self,
-        api: Api,
-        generation: Generation,
-        job: Job,
-        stamp: Stamp,
-    ) -> Result<Response<SimBody>, Failure> {
-        let mut run = self.engine.submit(job)?;
-        if generation.stream {
-            let usage = generation
-                .include_usage
-                .then(|| Usage::new(generation.prompt_tokens, generation.max_tokens));
-            let encoder = ChunkEncoder::new(api, generation.model, stamp);
-            let in_flight = InFlight::new(Arc::clone(&self.streams));
-            let stream = TokenStream::new(encoder, run, usage, in_flight);
-            return Ok(event_stream(SimBody::stream(stream)));
-        }
-        if !run.complete().await {
-            return Err(Failure::Abort);
-        }
-        Ok(json(response::completion(
-            api,
-            &generation.model,
-            generation.prompt_tokens,
-            generation.max_tokens,
-            stamp,
-        )))
-    }
-
-    async fn embeddings(
-        &self,
-        req: EmbeddingRequest,
-        job: Job,
-    ) -> Result<Response<SimBody>, Failure> {
-        let prompt_tokens = job.prompt_tokens;
-        let mut run = self.engine.submit(job)?;
-        let dims = self.cfg.embedding_dims;
-        let vectors = req.inputs.iter().map(|text| embed(text, dims)).collect();
-        let body = response::embeddings(&req.model, vectors, prompt_tokens);
-        if !run.complete().await {
-            return Err(Failure::Abort);
-        }
-        Ok(json(body))
-    }
-}
-
-/// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] with 413 (at once when
-/// `content-length` already says so).
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Err(ApiError::too_large(MAX_BODY_BYTES));
-    }
-    match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(ApiError::too_large(MAX_BODY_BYTES))
-        }
-        Err(err) => Err(ApiError::bad_request(format!(
-            "Failed to read the request body: {err}"
-        ))),
     }
 }

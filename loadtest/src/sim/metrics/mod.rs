@@ -1,11 +1,13 @@
 //! vLLM's Prometheus metrics, served on `GET /metrics` from a registry owned by one
 //! simulator (several simulators can run in one process).
 
+mod buckets;
 mod sets;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use buckets::{E2E_BUCKETS, ITL_BUCKETS, TTFT_BUCKETS};
 use sets::Extra;
 pub use sets::{MetricSets, MetricSetsParseError};
 
@@ -13,24 +15,6 @@ use prometheus::{
     Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
-
-/// vLLM's bucket bounds for `vllm:time_to_first_token_seconds`.
-const TTFT_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
-];
-
-/// vLLM's bucket bounds for `vllm:inter_token_latency_seconds`.
-const ITL_BUCKETS: &[f64] = &[
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
-    40.0, 80.0,
-];
-
-/// vLLM's bucket bounds for `vllm:e2e_request_latency_seconds`.
-const E2E_BUCKETS: &[f64] = &[
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
-    480.0, 960.0, 1920.0, 7680.0,
-];
 
 /// Content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -6,8 +6,10 @@
 mod embedding;
 mod generation;
 mod json;
+mod read;
 mod tokens;
 
 pub use embedding::EmbeddingRequest;
 pub use generation::Generation;
+pub use read::read_body;
 pub use tokens::count_tokens;
