@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,19 +51,30 @@ async fn otlp_receiver(out: &Path) -> (Proc, SocketAddr) {
 
 /// An upstream that answers every request with one chat completion and keeps its headers.
 async fn recording_upstream() -> (SocketAddr, Arc<Mutex<Vec<HeaderMap>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let addr = upstream(seen.clone(), Arc::new(AtomicBool::new(false))).await;
+    (addr, seen)
+}
+
+/// An upstream that keeps the headers it gets in `seen` and answers 503 while `fail` is set
+/// (clearing it), else one chat completion.
+async fn upstream(seen: Arc<Mutex<Vec<HeaderMap>>>, fail: Arc<AtomicBool>) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let keep = seen.clone();
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
-            let keep = keep.clone();
+            let keep = seen.clone();
+            let fail = fail.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req: Request<Incoming>| {
                     keep.lock().unwrap().push(req.headers().clone());
+                    let failing = fail.swap(false, Ordering::SeqCst);
                     async move {
                         let mut r =
                             Response::new(Full::new(Bytes::from_static(ECHO_ANSWER.as_bytes())));
+                        if failing {
+                            *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                        }
                         r.headers_mut()
                             .insert("content-type", "application/json".parse().unwrap());
                         Ok::<_, Infallible>(r)
@@ -74,7 +86,7 @@ async fn recording_upstream() -> (SocketAddr, Arc<Mutex<Vec<HeaderMap>>>) {
             });
         }
     });
-    (addr, seen)
+    addr
 }
 
 fn config(sim: &str, echo: &str, log: &Path, otlp: &str) -> String {
@@ -391,4 +403,83 @@ async fn a_receiver_that_is_down_costs_spans_not_requests() {
         0.0
     );
     assert_eq!(wait_lines(&log_file, 3).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_retried_request_has_a_span_per_attempt() {
+    let spans_file = temp_path("spans-retry.jsonl");
+    let log_file = temp_path("access-retry.jsonl");
+    let (_receiver, otlp) = otlp_receiver(&spans_file).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    // Whichever endpoint is tried first answers 503; the retry goes to the other.
+    let fail = Arc::new(AtomicBool::new(true));
+    let a = format!("http://{}", upstream(seen.clone(), fail.clone()).await);
+    let b = format!("http://{}", upstream(seen.clone(), fail).await);
+    let cfg = format!(
+        r#"listeners:
+  data: {{ address: "127.0.0.1:0" }}
+  admin: {{ address: "127.0.0.1:0" }}
+access_log: {{ enabled: true, path: "{log}" }}
+tracing: {{ otlp: {{ endpoint: "http://{otlp}/v1/traces" }}, batch_delay: 50ms }}
+backends:
+  - name: flaky
+    endpoints: [{{ url: "{a}" }}, {{ url: "{b}" }}]
+models:
+  - {{ name: echo, backend: flaky }}
+"#,
+        log = log_file.display()
+    );
+    let gw = Gateway::start(&cfg).await;
+    let r = post_with(
+        gw.data,
+        "/v1/chat/completions",
+        ECHO,
+        &[("x-request-id", "req-retry")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let line = &wait_lines(&log_file, 1).await[0];
+    assert_eq!(line["attempts"], 2);
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["outcome"], "success");
+    let headers = seen.lock().unwrap().clone();
+    assert_eq!(headers.len(), 2);
+    let (first_url, second_url) = if line["endpoint"] == a {
+        (&b, &a)
+    } else {
+        (&a, &b)
+    };
+    assert_eq!(line["endpoint"], *second_url);
+
+    let spans = wait_lines(&spans_file, 3).await;
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    let server = by(&spans, "infergate.request_id", "req-retry");
+    assert_eq!(server["attributes"]["infergate.attempts"], 2);
+    let attempt = |n: u64| {
+        spans
+            .iter()
+            .find(|s| s["attributes"]["infergate.attempt"] == n)
+            .unwrap_or_else(|| panic!("no attempt {n} in {spans:#?}"))
+    };
+    let (one, two) = (attempt(1), attempt(2));
+    for (sp, h) in [(one, &headers[0]), (two, &headers[1])] {
+        assert_eq!(sp["parent_span_id"], server["span_id"]);
+        assert_eq!(sp["trace_id"], server["trace_id"]);
+        let tp = h["traceparent"].to_str().unwrap();
+        let trace = server["trace_id"].as_str().unwrap();
+        assert_eq!(
+            tp,
+            format!("00-{trace}-{}-01", sp["span_id"].as_str().unwrap())
+        );
+    }
+    assert_eq!(one["attributes"]["http.response.status_code"], 503);
+    assert!(one["attributes"]["error.type"].is_string(), "{one:#}");
+    assert_eq!(one["status"]["code"], "STATUS_CODE_ERROR");
+    let one_url = one["attributes"]["url.full"].as_str().unwrap();
+    assert!(one_url.starts_with(first_url.as_str()), "{one:#}");
+    assert_eq!(two["attributes"]["http.response.status_code"], 200);
+    assert!(two["attributes"]["error.type"].is_null());
+    assert_eq!(two["status"]["code"], "STATUS_CODE_UNSET");
+    assert!(one["end"].as_u64().unwrap() <= two["start"].as_u64().unwrap());
 }

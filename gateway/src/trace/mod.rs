@@ -139,6 +139,46 @@ mod tests {
     }
 
     #[test]
+    fn sampling_follows_the_clients_flag_else_the_ratio() {
+        let (tx, _rx) = mpsc::channel(1);
+        let never = Tracer {
+            tx,
+            ratio: 0.0,
+            dropped: IntCounter::new("d", "d").unwrap(),
+        };
+        let mut h = HeaderMap::new();
+        assert!(!never.begin(&h).sampled);
+        h.insert(
+            &context::TRACEPARENT,
+            http::HeaderValue::from_static(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        );
+        let t = never.begin(&h);
+        assert!(t.sampled);
+        assert_ne!(t.span_id, [0; 8]);
+        assert_eq!(
+            t.ctx.parent,
+            Some([0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7])
+        );
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_spans() {
+        let (tx, _rx) = mpsc::channel(1);
+        let dropped = IntCounter::new("d", "d").unwrap();
+        let t = Tracer {
+            tx,
+            ratio: 1.0,
+            dropped: dropped.clone(),
+        };
+        t.submit(vec![Span::default(), Span::default()]);
+        assert_eq!(dropped.get(), 0);
+        t.submit(vec![Span::default(), Span::default(), Span::default()]);
+        assert_eq!(dropped.get(), 3);
+    }
+
+    #[test]
     fn inject_writes_a_child_traceparent_and_the_clients_state() {
         let mut h = HeaderMap::new();
         h.insert(
