@@ -257,3 +257,47 @@ async fn least_latency_prefers_the_faster_endpoint_and_forgives_with_time() {
     let want = 500.0 * (-1.0f64).exp();
     assert!((cost.as_secs_f64() * 1000.0 - want).abs() < 5.0, "{cost:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn explain_says_which_endpoint_the_backend_would_choose_and_why() {
+    let t = model_aware(2, "");
+    let v = crate::explain::explain(&t, "m", &http::HeaderMap::new()).unwrap();
+    let c = &v["choice"];
+    assert_eq!(c["policy"], "model_aware");
+    assert_eq!(c["prefix_affinity"], false);
+    // No engine state read yet: stale, by in-flight.
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("stale: in-flight"),
+        "{c}"
+    );
+    assert_eq!(v["endpoints"][0]["engine"], serde_json::Value::Null);
+    let b = &t.route("m").unwrap().variants[0].backend;
+    b.endpoints[0]
+        .state
+        .engine
+        .set(sample(0, 0.0), Instant::now());
+    b.endpoints[1]
+        .state
+        .engine
+        .set(sample(3, 0.5), Instant::now());
+    let v = crate::explain::explain(&t, "m", &http::HeaderMap::new()).unwrap();
+    assert_eq!(v["choice"]["endpoint"], "http://127.0.0.1:1");
+    assert_eq!(
+        v["choice"]["reason"],
+        "model_aware score=0.00 queue=0 kv=0.000"
+    );
+    assert_eq!(v["endpoints"][1]["engine"]["queue"], 3);
+    assert_eq!(
+        b.endpoints[0].state.in_flight(),
+        0,
+        "the place is given back"
+    );
+    let text = crate::explain::render(&v);
+    assert!(
+        text.contains("endpoint choice (model_aware): http://127.0.0.1:1"),
+        "{text}"
+    );
+}
