@@ -118,10 +118,15 @@ async fn proxy(
         )));
     };
     let decision = pinned_variant(decision, &route, pin.as_ref());
+    if let Some(o) = obs.as_mut() {
+        let v = &route.variants[decision.variant];
+        let rule = (decision.rule, &*route.rules[decision.rule].name);
+        o.routed(&model, rule, &v.name, &v.backend.name, body.len());
+    }
     // Token and request rate limits of the request's tenant (`admission`).
     let (mut charge, rate_headers) = match table.admission.rate_limit(&parts.headers, &body) {
         Ok(a) => (a.charge, a.headers),
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(refused.map(GatewayBody::full)),
     };
     let budget = &table.retry_budget;
     budget.deposit();
@@ -130,11 +135,6 @@ async fn proxy(
     }
 
     let variant = &route.variants[decision.variant];
-    if let Some(o) = obs.as_mut() {
-        let rule = (decision.rule, &*route.rules[decision.rule].name);
-        let (v, b) = (&*variant.name, &*variant.backend.name);
-        o.routed(&model, rule, v, b, body.len());
-    }
     let backend = variant.backend.clone();
     let t = backend.timeouts;
     let total_deadline = start + t.total;
@@ -164,7 +164,7 @@ async fn proxy(
                 }),
                 Err(shed) => {
                     variant.unrouted.count(crate::metrics::Outcome::Overloaded);
-                    return Ok(shed);
+                    return Ok(shed.map(GatewayBody::full));
                 }
             },
             chosen => chosen,

@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::bucket::Bucket;
+use super::charge::{Charge, Refund};
 use super::estimate::Estimate;
 use super::reply::{RateHeaders, Window};
 
@@ -197,18 +198,18 @@ impl Tenants {
         }
         let charge = entry.tokens.as_mut().map(|b| {
             b.take(tokens);
-            Charge {
-                tenants: self.clone(),
-                key: key.into(),
-                limit: limits.tokens.unwrap_or(0),
+            Charge::new(
+                self.clone() as Arc<dyn Refund>,
+                key,
+                limits.tokens.unwrap_or(0),
                 estimate,
-                settled: false,
-            }
+            )
         });
         Ok((charge, headers(entry, limits)))
     }
+}
 
-    /// Gives `delta` tokens back to `key` (negative: takes them).
+impl Refund for Tenants {
     fn adjust(&self, key: &str, limit: u64, delta: i64) {
         let now = Instant::now();
         let mut shard = self.shard(key);
@@ -251,63 +252,6 @@ fn headers(e: &Entry, limits: Limits) -> RateHeaders {
     RateHeaders {
         requests: window(&e.requests, limits.requests),
         tokens: window(&e.tokens, limits.tokens),
-    }
-}
-
-/// The tokens a request took before it was sent. [`Charge::settle`] replaces the estimate by
-/// what the response used; a charge dropped unsettled gives every token back.
-pub struct Charge {
-    tenants: Arc<Tenants>,
-    key: Box<str>,
-    limit: u64,
-    estimate: Estimate,
-    settled: bool,
-}
-
-impl Charge {
-    /// Settles on the response's usage: `prompt` and `completion` from its `usage` when it
-    /// reported them, `events` the token events counted, `success` whether it ended well.
-    /// Without usage: the estimated prompt plus the events seen, or the whole estimate for a
-    /// successful response with no events (a plain JSON body without `usage`), or nothing for
-    /// a failure that produced no token.
-    pub fn settle(
-        mut self,
-        prompt: Option<u64>,
-        completion: Option<u64>,
-        events: u64,
-        success: bool,
-    ) {
-        self.settled = true;
-        let e = self.estimate;
-        let used = if prompt.is_some() || completion.is_some() {
-            prompt
-                .unwrap_or(e.prompt)
-                .saturating_add(completion.unwrap_or(events))
-        } else if events > 0 {
-            e.prompt.saturating_add(events)
-        } else if success {
-            e.total()
-        } else {
-            0
-        };
-        let delta =
-            i64::try_from(e.total()).unwrap_or(i64::MAX) - i64::try_from(used).unwrap_or(i64::MAX);
-        if delta != 0 {
-            self.tenants.adjust(&self.key, self.limit, delta);
-        }
-    }
-
-    pub fn estimate(&self) -> Estimate {
-        self.estimate
-    }
-}
-
-impl Drop for Charge {
-    fn drop(&mut self) {
-        if !self.settled {
-            let back = i64::try_from(self.estimate.total()).unwrap_or(i64::MAX);
-            self.tenants.adjust(&self.key, self.limit, back);
-        }
     }
 }
 

@@ -16,6 +16,8 @@
 //! is carried from one snapshot to the next while the settings it depends on stay the same.
 
 mod bucket;
+mod charge;
+mod compile;
 mod estimate;
 mod limiter;
 mod metrics;
@@ -28,15 +30,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderMap, Response};
 use tokio::time::Instant;
 
-use crate::body::GatewayBody;
-use crate::error::echo;
 use crate::route::{cookie, ModelRoute, Source};
 
+pub use charge::Charge;
 pub use estimate::{max_tokens, Estimate};
-pub use limiter::{Charge, Exceeded, Limits, Tenants};
+pub use limiter::{Exceeded, Limits, Tenants};
 pub use metrics::Counters;
 pub use queue::{Bounds, Picked, Picker, Queue, Shed};
 pub use reply::{go_duration, RateHeaders, Window};
@@ -79,108 +81,13 @@ pub struct Admitted {
 }
 
 impl Admission {
-    /// Compiles `cfg.admission` (already validated), keeping the state of `previous` that still
-    /// applies: every backend's queue, the tenants' buckets while the key's source is the same,
-    /// and the counters while the class names are the same.
-    pub fn compile(
-        cfg: &infergate_config::Config,
-        previous: Option<&Arc<Admission>>,
-    ) -> Arc<Admission> {
-        let built_from = (cfg.admission.clone(), cfg.request_labels.clone());
-        if let Some(p) = previous.filter(|p| p.built_from == built_from) {
-            return p.clone();
-        }
-        let source = |header: &Option<String>, label: &Option<String>| -> Source {
-            let from_label = label.as_ref().and_then(|l| cfg.request_labels.get(l));
-            let found = match from_label {
-                Some(s) => crate::compile::key_source(&s.header, &s.cookie),
-                None => crate::compile::key_source(header, &None),
-            };
-            // Validation guarantees a source; an empty cookie name never matches.
-            found.unwrap_or_else(|| Source::Cookie("".into()))
-        };
-        let priority = cfg.admission.priority.as_ref().map(|p| {
-            let sum: u64 = p.classes.iter().map(|c| u64::from(c.queue)).sum();
-            let max_queued = p.max_queued.map_or(sum, u64::from);
-            let classes: Vec<(Box<str>, Bounds)> = p
-                .classes
-                .iter()
-                .map(|c| {
-                    let bounds = Bounds {
-                        queue: c.queue as usize,
-                        max_queued: usize::try_from(max_queued).unwrap_or(usize::MAX),
-                        max_wait: c.max_wait.get(),
-                    };
-                    (c.name.as_str().into(), bounds)
-                })
-                .collect();
-            let old = previous.and_then(|a| a.priority.as_ref());
-            let queues = cfg
-                .backends
-                .iter()
-                .map(|b| {
-                    let q = old
-                        .and_then(|o| o.queues.get(b.name.as_str()).cloned())
-                        .unwrap_or_default();
-                    q.grow(classes.len());
-                    (Box::<str>::from(b.name.as_str()), q)
-                })
-                .collect();
-            Priorities {
-                source: source(&p.header, &p.label),
-                default: p
-                    .classes
-                    .iter()
-                    .position(|c| c.name == p.default)
-                    .unwrap_or(0),
-                classes,
-                queues,
-            }
-        });
-        let limiter = cfg.admission.rate_limits.as_ref().map(|r| {
-            let source = source(&r.key.header, &r.key.label);
-            let same_key = previous
-                .and_then(|a| a.built_from.0.rate_limits.as_ref())
-                .is_some_and(|o| o.key == r.key && o.max_tenants == r.max_tenants);
-            let state = match previous.and_then(|a| a.limiter.as_ref()) {
-                Some(l) if same_key => l.state.clone(),
-                _ => Arc::new(Tenants::new(r.max_tenants)),
-            };
-            Limiter {
-                source,
-                default: Limits::new(&r.default, r.replicas),
-                tenants: r
-                    .tenants
-                    .iter()
-                    .map(|(k, l)| (k.as_str().into(), Limits::new(l, r.replicas)))
-                    .collect(),
-                default_output: u64::from(r.default_max_tokens),
-                state,
-            }
-        });
-        let names: Vec<Box<str>> = priority
-            .as_ref()
-            .map(|p| p.classes.iter().map(|(n, _)| n.clone()).collect())
-            .unwrap_or_default();
-        let counters = match previous {
-            Some(p) if p.counters.classes() == names.as_slice() => p.counters.clone(),
-            _ => Arc::new(Counters::new(names)),
-        };
-        Arc::new(Admission {
-            built_from,
-            priority,
-            limiter,
-            counters,
-        })
-    }
-
     /// Takes the request's estimate from its tenant's buckets, or answers 429.
     #[allow(clippy::result_large_err)]
     pub fn rate_limit(
         &self,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<Admitted, Response<GatewayBody>> {
+    ) -> Result<Admitted, Response<Bytes>> {
         let Some(l) = &self.limiter else {
             return Ok(Admitted::default());
         };
@@ -197,7 +104,7 @@ impl Admission {
                 };
                 let message = format!(
                     "Rate limit reached for tenant `{}` on {what} ({short}): Limit {}, Requested {}. Please try again in {}.",
-                    echo(tenant),
+                    tenant,
                     r.limit,
                     r.requested,
                     go_duration(r.retry_after),
@@ -231,7 +138,7 @@ impl Admission {
         variant: usize,
         exclude: &[usize],
         deadline: Instant,
-    ) -> Result<Option<Picked>, Response<GatewayBody>> {
+    ) -> Result<Option<Picked>, Response<Bytes>> {
         let Some(p) = &self.priority else {
             return Ok(None);
         };
@@ -285,7 +192,7 @@ pub fn picker(route: Arc<ModelRoute>, variant: usize, exclude: Vec<usize>) -> Pi
     })
 }
 
-fn shed_reply(shed: Shed, class: &str, backend: &str, max_wait: Duration) -> Response<GatewayBody> {
+fn shed_reply(shed: Shed, class: &str, backend: &str, max_wait: Duration) -> Response<Bytes> {
     let (code, why) = match shed {
         Shed::QueueFull => ("queue_full", format!("the queue of priority class `{class}` is full")),
         Shed::Displaced => (

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use infergate_wire::openai::ApiError;
-
-use crate::body::GatewayBody;
 
 /// One limit as the headers show it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,14 +81,9 @@ pub fn retry_after_secs(d: Duration) -> u64 {
 
 /// A 429 with the OpenAI error body `{"error":{"code","message","param":null,"type"}}` and
 /// `Retry-After`.
-pub fn too_many(
-    code: &str,
-    kind: &str,
-    message: &str,
-    retry_after: Duration,
-) -> Response<GatewayBody> {
+pub fn too_many(code: &str, kind: &str, message: &str, retry_after: Duration) -> Response<Bytes> {
     let body = ApiError::new(code, message, kind).body();
-    let mut resp = Response::new(GatewayBody::full(body));
+    let mut resp = Response::new(Bytes::from(body));
     *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     let h = resp.headers_mut();
     h.insert(

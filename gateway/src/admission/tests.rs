@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode};
-use http_body_util::BodyExt;
 use infergate_config::Config;
 use tokio::time::Instant;
 
@@ -35,9 +34,8 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     h
 }
 
-async fn json(resp: http::Response<crate::body::GatewayBody>) -> serde_json::Value {
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    serde_json::from_slice(&body).unwrap()
+async fn json(resp: http::Response<bytes::Bytes>) -> serde_json::Value {
+    serde_json::from_slice(resp.body()).unwrap()
 }
 
 const LIMITS: &str = "{ rate_limits: { key: { label: tenant }, default: { tokens_per_minute: 100 }, \

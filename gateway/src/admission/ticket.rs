@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::observe::Usage;
 
-use super::limiter::Charge;
+use super::charge::Charge;
 use super::queue::Queue;
 
 /// The backend's queue to wake when the request releases its endpoint, and the rate-limit
