@@ -117,15 +117,17 @@ pub fn begin<B>(
     ))
 }
 
-/// Ends the record of a request the gateway answered itself (e.g. `GET /v1/models`).
+/// Ends the record of a request the gateway answered itself: `GET /v1/models`, a rate limit's
+/// 429, a shed request's 503.
 pub fn finish_local(obs: Option<Box<Observation>>, status: StatusCode) {
     if let Some(o) = obs {
         o.finish(Finished {
             status: status.as_u16(),
-            outcome: if status.is_success() {
-                "success"
-            } else {
-                "error"
+            outcome: match status {
+                s if s.is_success() => "success",
+                StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+                StatusCode::SERVICE_UNAVAILABLE => "overloaded",
+                _ => "error",
             },
             success: status.is_success(),
             ..Finished::default()
