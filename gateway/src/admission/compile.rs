@@ -13,7 +13,16 @@ impl Admission {
         cfg: &infergate_config::Config,
         previous: Option<&Arc<Admission>>,
     ) -> Arc<Admission> {
-        let built_from = (cfg.admission.clone(), cfg.request_labels.clone());
+        // With priority classes, each backend has a queue: a new backend needs a new build.
+        let backends = match cfg.admission.priority {
+            Some(_) => cfg
+                .backends
+                .iter()
+                .map(|b| b.name.as_str().into())
+                .collect(),
+            None => Vec::new(),
+        };
+        let built_from = (cfg.admission.clone(), cfg.request_labels.clone(), backends);
         if let Some(p) = previous.filter(|p| p.built_from == built_from) {
             return p.clone();
         }

@@ -47,10 +47,12 @@ pub use ticket::Ticket;
 
 /// The compiled `admission` section, with its state.
 pub struct Admission {
-    /// What it was compiled from: the section and the request labels it may name.
+    /// What it was compiled from: the section, the request labels it may name, and the
+    /// backends that have a queue.
     built_from: (
         infergate_config::Admission,
         std::collections::BTreeMap<String, infergate_config::LabelSource>,
+        Vec<Box<str>>,
     ),
     priority: Option<Priorities>,
     limiter: Option<Limiter>,

@@ -205,3 +205,21 @@ async fn an_unsaturated_variant_or_no_priority_is_not_queued() {
     t.admission.render(&mut text);
     assert!(text.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_keeps_each_backends_queue_and_gives_a_new_backend_one() {
+    let mut c = compiler();
+    let t1 = compile(&mut c, PRIORITY);
+    let q1 = t1.admission.queue("b").unwrap().clone();
+    let two = format!(
+        "{}admission: {PRIORITY}\n",
+        BASE.replace(
+            "backends: [",
+            "backends: [{ name: b2, endpoints: [{ url: 'http://127.0.0.1:2' }] }, "
+        )
+    );
+    let cfg = Config::from_yaml(&two).unwrap();
+    let t2 = c.compile(&Arc::new(cfg)).unwrap();
+    assert!(Arc::ptr_eq(&q1, t2.admission.queue("b").unwrap()));
+    assert!(t2.admission.queue("b2").is_some());
+}
