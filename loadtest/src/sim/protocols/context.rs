@@ -10,8 +10,8 @@ use http::HeaderValue;
 use crate::sim::engine::{Engine, Job};
 use crate::sim::error::ApiError;
 
-use super::comfy::ComfyState;
-use super::sd::SdState;
+use super::comfy_state::ComfyState;
+use super::sd_state::SdState;
 
 /// The simulator's state as the protocol handlers see it.
 pub struct Ctx<'a> {

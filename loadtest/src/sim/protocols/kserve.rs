@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::sim::body::SimBody;
 
 use super::context::{Ctx, Failure, Input, MakeJob};
-use super::json;
+use super::reply::json;
 
 /// The one version every model has.
 const VERSION: &str = "1";
@@ -52,7 +52,7 @@ pub fn health(ctx: &Ctx<'_>, starting: bool) -> Response<SimBody> {
             "Server is starting".into(),
         );
     }
-    super::with_body(ctx, StatusCode::OK, "application/json", bytes::Bytes::new())
+    super::reply::with_body(ctx, StatusCode::OK, "application/json", bytes::Bytes::new())
 }
 
 /// `GET /v2`: the server's metadata.

@@ -7,57 +7,26 @@
 //! it in `x-sim-instance`.
 
 mod comfy;
+mod comfy_state;
 mod context;
 mod image;
 mod kserve;
 mod openai;
+mod reply;
 mod route;
 mod sd;
+mod sd_state;
 
-use bytes::Bytes;
-use http::{header, HeaderName, HeaderValue, Response, StatusCode};
-use serde_json::Value;
+use http::{Response, StatusCode};
 
 use super::body::SimBody;
 use super::error::ApiError;
-use super::response::to_json;
 
-pub use comfy::ComfyState;
+pub use comfy_state::ComfyState;
 pub use context::{Ctx, Failure, Input};
+pub use reply::INSTANCE_HEADER;
 pub use route::Route;
-pub use sd::SdState;
-
-/// The header naming the instance that served a request.
-pub const INSTANCE_HEADER: HeaderName = HeaderName::from_static("x-sim-instance");
-
-/// A JSON response with `status`, tagged with the instance.
-fn json(ctx: &Ctx<'_>, status: StatusCode, value: &Value) -> Response<SimBody> {
-    with_body(ctx, status, "application/json", to_json(value))
-}
-
-/// A response with `status`, a content type and a body, tagged with the instance.
-fn with_body(
-    ctx: &Ctx<'_>,
-    status: StatusCode,
-    content_type: &'static str,
-    body: Bytes,
-) -> Response<SimBody> {
-    let mut response = Response::new(SimBody::full(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(INSTANCE_HEADER, ctx.instance.clone());
-    response
-}
-
-/// Whether `model` is served; the OpenAI-shaped 404 otherwise.
-fn check_model(ctx: &Ctx<'_>, model: &str) -> Result<(), ApiError> {
-    if ctx.models.iter().any(|m| m == model) {
-        Ok(())
-    } else {
-        Err(ApiError::unknown_model(model))
-    }
-}
+pub use sd_state::SdState;
 
 /// Answers a route that is not inference (health, metadata, history, queue, images, the
 /// WebSocket, progress). `starting`: the simulated server is still starting.
@@ -86,7 +55,7 @@ pub fn serve_plain(
         | Route::Responses
         | Route::Transcriptions
         | Route::Rerank
-        | Route::Score => json(
+        | Route::Score => reply::json(
             ctx,
             StatusCode::INTERNAL_SERVER_ERROR,
             &serde_json::json!({"error": "inference route served as a plain one"}),

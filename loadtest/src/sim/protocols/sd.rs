@@ -2,8 +2,7 @@
 //! sampling step per `image_step`, and answer base64 PNGs; `progress` reports the job
 //! being sampled.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use http::{Response, StatusCode};
 use serde::Deserialize;
@@ -15,32 +14,13 @@ use crate::sim::ws::base64_encode;
 
 use super::context::{Ctx, Failure, Input};
 use super::image::PNG;
-use super::{check_model, json};
+use super::reply::{check_model, json};
+use super::sd_state::SdState;
 
 /// Most sampling steps a request may ask for (WebUI's slider maximum).
 const MAX_STEPS: u32 = 150;
 /// Most images one request may ask for.
 const MAX_IMAGES: u32 = 16;
-
-/// The WebUI's job queue and the progress of the job being sampled.
-#[derive(Default)]
-pub struct SdState {
-    exec: tokio::sync::Mutex<()>,
-    /// Jobs queued or running.
-    jobs: AtomicU64,
-    /// `(step done, steps)` of the job being sampled.
-    progress: Mutex<Option<(u32, u32)>>,
-}
-
-impl SdState {
-    fn set_progress(&self, progress: Option<(u32, u32)>) {
-        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = progress;
-    }
-
-    fn progress(&self) -> Option<(u32, u32)> {
-        *self.progress.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// Counts a job while it lives.
 struct JobGuard<'a>(&'a SdState);

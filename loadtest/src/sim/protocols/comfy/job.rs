@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use super::state::{ComfyState, QueueItem};
+use super::super::comfy_state::{ComfyState, QueueItem};
 
 /// Sampling steps when a sampler node does not say, and the most it may ask for.
 const DEFAULT_STEPS: u64 = 4;

@@ -6,7 +6,6 @@
 
 mod job;
 mod query;
-mod state;
 mod ws;
 
 use std::sync::Arc;
@@ -18,9 +17,8 @@ use crate::sim::body::SimBody;
 
 use super::context::{Ctx, Failure, Input};
 use super::image::PNG;
-use super::{json, with_body};
+use super::reply::{json, with_body};
 
-pub use state::ComfyState;
 pub use ws::upgrade;
 
 /// Class types whose nodes save images (the prompt's outputs).

@@ -7,10 +7,10 @@ use hyper_util::rt::TokioIo;
 use crate::sim::body::SimBody;
 use crate::sim::ws::{accept_key, server};
 
+use super::super::comfy_state::uuid;
 use super::super::context::Ctx;
-use super::super::with_body;
+use super::super::reply::with_body;
 use super::query;
-use super::state::uuid;
 
 fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers.get_all(name).iter().any(|v| {

@@ -12,9 +12,9 @@ use crate::sim::request::count_tokens;
 use crate::sim::response::{to_json, unix_now};
 use crate::sim::words::output_text;
 
-use super::super::check_model;
 use super::super::context::{Ctx, Failure, Input, MakeJob};
-use super::response_id;
+use super::super::reply::check_model;
+use super::ids::response_id;
 use super::responses_stream::ResponsesStream;
 
 /// Most output tokens one request may ask for.

@@ -11,8 +11,8 @@ use crate::sim::reply;
 use crate::sim::response::to_json;
 use crate::sim::words::output_text;
 
-use super::super::check_model;
 use super::super::context::{Ctx, Failure, Input, MakeJob};
+use super::super::reply::check_model;
 use super::multipart;
 
 /// Bytes per second of the audio the simulator assumes (16 kHz, 16-bit mono).
