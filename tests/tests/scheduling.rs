@@ -96,12 +96,22 @@ async fn ask(gw: &Gateway, body: &str) -> String {
         .to_owned()
 }
 
+/// The engine state of endpoint `url` in `/admin/endpoints` (null while it is not there).
+async fn engine(gw: &Gateway, url: &str) -> serde_json::Value {
+    let v = get(gw.admin, "/admin/endpoints").await.json();
+    v["backends"][0]["endpoints"]
+        .as_array()
+        .and_then(|eps| eps.iter().find(|e| e["url"] == url))
+        .map(|e| e["engine"].clone())
+        .unwrap_or_default()
+}
+
 /// Waits until the gateway's view of `url`'s engine queue is `queue`.
 async fn wait_queue(gw: &Gateway, url: &str, queue: u64) {
     wait_until(
         &format!("{url} queue {queue}"),
         Duration::from_secs(10),
-        || async { gw.endpoint(url).await["engine"]["queue"] == queue },
+        || async { engine(gw, url).await["queue"] == queue },
     )
     .await;
 }
@@ -240,4 +250,27 @@ async fn a_shared_prefix_sticks_to_one_endpoint_until_its_load_bound_spills_it()
         .collect();
     let grew = after.iter().zip(&served).filter(|(a, b)| a > b).count();
     assert!(grew >= 2, "{served:?} -> {after:?}");
+}
+
+#[tokio::test]
+async fn engine_state_follows_the_endpoints_of_a_reload() {
+    let (a, a_url) = start_engine().await;
+    let (c, c_url) = start_engine().await;
+    a.queue.store(2, Ordering::Relaxed);
+    c.queue.store(5, Ordering::Relaxed);
+    let scraped = "    balancer: { engine_state: { interval: 20ms } }";
+    let gw = Gateway::start(&Gateway::config(std::slice::from_ref(&a_url), scraped)).await;
+    wait_queue(&gw, &a_url, 2).await;
+    // p2c with engine_state: the state is shown, the choice stays p2c.
+    let r = post(gw.data, "/v1/chat/completions", &chat("s", "q")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers.get("x-infergate-endpoint-reason").is_none());
+    gw.write_config(&Gateway::config(&[a_url.clone(), c_url.clone()], scraped));
+    wait_queue(&gw, &c_url, 5).await;
+    // Without engine_state, scraping stops: the age grows.
+    gw.write_config(&Gateway::config(&[a_url.clone(), c_url.clone()], ""));
+    wait_until("scraping stopped", Duration::from_secs(10), || async {
+        engine(&gw, &c_url).await["age_ms"].as_u64().unwrap_or(0) > 500
+    })
+    .await;
 }
