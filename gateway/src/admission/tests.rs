@@ -223,3 +223,37 @@ async fn a_reload_keeps_each_backends_queue_and_gives_a_new_backend_one() {
     assert!(Arc::ptr_eq(&q1, t2.admission.queue("b").unwrap()));
     assert!(t2.admission.queue("b2").is_some());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_class_can_come_from_a_request_label() {
+    let mut c = compiler();
+    let t = compile(
+        &mut c,
+        "{ priority: { label: tenant, classes: [{ name: gold }, { name: rest }], default: rest } }",
+    );
+    let route = t.route("m").unwrap().clone();
+    let v = &route.variants[0];
+    let _busy = v.backend.pick(&v.members, &[], Instant::now()).unwrap();
+    let a = t.admission.clone();
+    let r = route.clone();
+    let waiter = tokio::spawn(async move {
+        let h = headers(&[("x-tenant", "gold")]);
+        let far = Instant::now() + Duration::from_secs(60);
+        a.wait(&h, &r, 0, &[], far).await.is_ok()
+    });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let mut text = Vec::new();
+    t.admission.render(&mut text);
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("infergate_admission_queue_depth{class=\"gold\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("infergate_admission_queue_depth{class=\"rest\"} 0"),
+        "{text}"
+    );
+    waiter.abort();
+}
