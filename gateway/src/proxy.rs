@@ -157,11 +157,15 @@ async fn proxy(
                 )
                 .await
             {
-                Ok(place) => place.map(|(pos, guard)| {
-                    let in_flight = guard.endpoint().in_flight().saturating_sub(1);
-                    let reason = crate::pick_policy::Reason::P2c { in_flight };
-                    Choice { pos, guard, reason }
-                }),
+                Ok(place) => {
+                    // Time queued for capacity is not the gateway's overhead.
+                    ready = Instant::now();
+                    place.map(|(pos, guard)| {
+                        let in_flight = guard.endpoint().in_flight().saturating_sub(1);
+                        let reason = crate::pick_policy::Reason::P2c { in_flight };
+                        Choice { pos, guard, reason }
+                    })
+                }
                 Err(shed) => {
                     variant.unrouted.count(crate::metrics::Outcome::Overloaded);
                     return Ok(shed.map(GatewayBody::full));
