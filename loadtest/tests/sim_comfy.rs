@@ -264,3 +264,28 @@ async fn bad_prompts_and_handshakes_are_refused() {
     let (_, queue) = json_of(get(&client(), addr, "/queue").await).await;
     assert_eq!(queue, json!({"queue_running": [], "queue_pending": []}));
 }
+
+#[tokio::test]
+async fn dropping_the_simulator_stops_its_prompts_and_closes_its_sockets() {
+    let sim = start(comfy()).await;
+    let addr = sim.addr();
+    let mut ws = WsClient::connect(addr, "/ws?clientId=z").await.unwrap();
+    // 1000 steps of 10 ms: 10 s if nothing stops it.
+    let (status, _) = submit(addr, workflow(1000, "sd-xl.safetensors"), "z").await;
+    assert_eq!(status, StatusCode::OK);
+    while next(&mut ws).await["type"] != "progress" {}
+    drop(sim);
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match ws.next_text().await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the socket is still served after the simulator was dropped"
+    );
+}

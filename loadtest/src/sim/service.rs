@@ -51,6 +51,13 @@ pub struct SimState {
     sd: Arc<SdState>,
 }
 
+impl Drop for SimState {
+    /// ComfyUI prompts run in their own tasks: they stop with the simulator.
+    fn drop(&mut self) {
+        self.comfy.abort_all();
+    }
+}
+
 /// Which handler an inference request goes to.
 enum Kind {
     Generate(Api),

@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 const MAX_HISTORY: usize = 1000;
 /// Messages buffered per WebSocket; a client that falls further behind loses messages.
 const CLIENT_BUFFER: usize = 256;
+/// Most prompts queued (pending or running); beyond it `/prompt` answers 429.
+pub const MAX_QUEUE: usize = 1000;
 
 /// A prompt in the queue.
 #[derive(Clone, Debug)]
@@ -46,6 +48,8 @@ struct Inner {
     images: HashSet<String>,
     image_counter: u64,
     clients: HashMap<String, Vec<mpsc::Sender<String>>>,
+    /// The tasks executing prompts, aborted by [`ComfyState::abort_all`].
+    tasks: Vec<tokio::task::AbortHandle>,
 }
 
 impl Inner {
@@ -97,14 +101,18 @@ impl ComfyState {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a prompt and tells every client the queue grew.
+    /// Queues a prompt and tells every client the queue grew; `None` when [`MAX_QUEUE`]
+    /// prompts are already queued.
     pub fn submit(
         &self,
         prompt: Value,
         client_id: Option<String>,
         outputs: Vec<String>,
-    ) -> QueueItem {
+    ) -> Option<QueueItem> {
         let mut inner = self.lock();
+        if inner.queue_remaining() >= MAX_QUEUE {
+            return None;
+        }
         let item = QueueItem {
             number: inner.number,
             prompt_id: uuid(),
@@ -115,7 +123,21 @@ impl ComfyState {
         inner.number += 1;
         inner.pending.push_back(item.clone());
         inner.broadcast_status();
-        item
+        Some(item)
+    }
+
+    /// Keeps the task executing a prompt, to abort it with [`ComfyState::abort_all`].
+    pub fn track(&self, task: tokio::task::AbortHandle) {
+        let mut inner = self.lock();
+        inner.tasks.retain(|t| !t.is_finished());
+        inner.tasks.push(task);
+    }
+
+    /// Aborts every prompt still queued or running (the simulator is going away).
+    pub fn abort_all(&self) {
+        for task in self.lock().tasks.drain(..) {
+            task.abort();
+        }
     }
 
     /// Moves a prompt from pending to running.

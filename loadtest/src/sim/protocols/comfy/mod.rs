@@ -15,6 +15,9 @@ use serde_json::{json, Map, Value};
 
 use crate::sim::body::SimBody;
 
+use crate::sim::error::ApiError;
+
+use super::comfy_state::MAX_QUEUE;
 use super::context::{Ctx, Failure, Input};
 use super::image::PNG;
 use super::reply::{json, with_body};
@@ -103,9 +106,8 @@ fn validate(
 /// `POST /prompt`: `{"prompt":{node_id:{"class_type","inputs"}},"client_id"}` →
 /// `{"prompt_id","number","node_errors":{}}`; the prompt runs in the background.
 pub fn submit(ctx: &Ctx<'_>, input: &Input) -> Result<Response<SimBody>, Failure> {
-    let body: Value = serde_json::from_slice(&input.body).map_err(|err| {
-        crate::sim::error::ApiError::bad_request(format!("Invalid request body: {err}"))
-    })?;
+    let body: Value = serde_json::from_slice(&input.body)
+        .map_err(|err| ApiError::bad_request(format!("Invalid request body: {err}")))?;
     let Some(prompt) = body.get("prompt").and_then(Value::as_object) else {
         return Ok(refused(
             ctx,
@@ -123,14 +125,18 @@ pub fn submit(ctx: &Ctx<'_>, input: &Input) -> Result<Response<SimBody>, Failure
         .get("client_id")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let item = ctx
+    let Some(item) = ctx
         .comfy
-        .submit(Value::Object(prompt.clone()), client_id, outputs);
-    tokio::spawn(job::run(
+        .submit(Value::Object(prompt.clone()), client_id, outputs)
+    else {
+        return Err(ApiError::overloaded(MAX_QUEUE).into());
+    };
+    let task = tokio::spawn(job::run(
         Arc::clone(ctx.comfy),
         item.clone(),
         ctx.image_step,
     ));
+    ctx.comfy.track(task.abort_handle());
     Ok(json(
         ctx,
         StatusCode::OK,
