@@ -305,6 +305,8 @@ impl Drop for Exchange {
 pub enum Observer {
     Sse(SseObserver),
     Json(JsonUsageScanner),
+    /// A protocol that carries no tokens (KServe v2, ComfyUI, path routes): nothing is read.
+    Untokenized,
 }
 
 impl Observer {
@@ -315,6 +317,7 @@ impl Observer {
                 j.observe(data);
                 0
             }
+            Observer::Untokenized => 0,
         }
     }
 
@@ -322,6 +325,7 @@ impl Observer {
         match self {
             Observer::Sse(o) => o.usage(),
             Observer::Json(j) => j.usage,
+            Observer::Untokenized => None,
         }
     }
 }
@@ -353,7 +357,9 @@ impl ObservedBody {
         idle: Duration,
         total_deadline: Instant,
     ) -> Self {
-        let observer = if sse && exchange.metering == Metering::Responses {
+        let observer = if exchange.metering == Metering::Untokenized {
+            Observer::Untokenized
+        } else if sse && exchange.metering == Metering::Responses {
             Observer::Sse(SseObserver::responses())
         } else if sse {
             Observer::Sse(SseObserver::default())

@@ -1,8 +1,7 @@
 //! Protocols beyond chat completions through the real gateway and simulators: KServe v2 routed by
-//! path with a canary split, a ComfyUI job pinned to the instance that took its prompt (its
-//! WebSocket, history and images) while another instance serves another client, a multipart
-//! transcription routed by its form's model, `/v1/responses` streamed with TTFT and tokens
-//! recorded, Stable Diffusion WebUI by prefix, and `GET /v1/models`.
+//! path with a canary split, a multipart transcription routed by its form's model,
+//! `/v1/responses` streamed with TTFT and tokens recorded, Stable Diffusion WebUI by prefix, and
+//! `GET /v1/models`. ComfyUI is in `comfyui.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
@@ -12,7 +11,6 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use infergate_e2e::*;
-use infergate_loadtest::sim::ws_client::WsClient;
 
 const FAST: [&str; 4] = ["--ttft-ms", "0", "--itl-ms", "1"];
 
@@ -113,148 +111,6 @@ async fn kserve_v2_is_routed_by_path_with_a_canary_split() {
         ),
         0.0
     );
-}
-
-/// A one-sampler workflow that saves one image.
-fn workflow(client: &str, steps: u32) -> String {
-    serde_json::json!({
-        "client_id": client,
-        "prompt": {
-            "3": {"class_type": "KSampler", "inputs": {"steps": steps, "seed": 1}},
-            "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "e2e", "images": ["3", 0]}},
-        }
-    })
-    .to_string()
-}
-
-/// Reads WebSocket messages until `executing` with `node: null` for `prompt_id`; returns the
-/// message types seen for it.
-async fn until_done(ws: &mut WsClient, prompt_id: &str) -> Vec<String> {
-    let mut kinds = Vec::new();
-    let read = async {
-        while let Some(text) = ws.next_text().await.unwrap() {
-            let m: serde_json::Value = serde_json::from_str(&text).unwrap();
-            if m["data"]["prompt_id"] != prompt_id {
-                continue;
-            }
-            let kind = m["type"].as_str().unwrap_or("").to_owned();
-            let done = kind == "executing" && m["data"]["node"].is_null();
-            kinds.push(kind);
-            if done {
-                return;
-            }
-        }
-        panic!("the WebSocket closed before the prompt finished");
-    };
-    tokio::time::timeout(Duration::from_secs(20), read)
-        .await
-        .expect("prompt finished");
-    kinds
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_comfyui_job_stays_on_the_instance_that_took_its_prompt() {
-    let a = sim(&["sd15.safetensors"]).await;
-    let b = sim(&["sd15.safetensors"]).await;
-    let config = format!(
-        "{}backends:\n  - {{ name: comfy-pool, endpoints: [{{ url: \"{}\" }}, {{ url: \"{}\" }}] }}\n\
-         models:\n  - {{ name: comfy, backend: comfy-pool }}\n\
-         path_routes:\n  - {{ kind: comfyui, model: comfy }}\n",
-        listeners(),
-        a.url(),
-        b.url()
-    );
-    let gw = Gateway::start(&config).await;
-
-    // Find two clients pinned to different instances: the instance of each client's prompt.
-    let mut by_instance: HashMap<String, String> = HashMap::new();
-    let mut queue_calls = 0;
-    for i in 0..64 {
-        queue_calls += 1;
-        let client = format!("user-{i}");
-        let r = get_with(gw.data, &format!("/queue?clientId={client}"), &[]).await;
-        assert_eq!(r.status, StatusCode::OK);
-        by_instance
-            .entry(header(&r, "x-sim-instance"))
-            .or_insert(client);
-        if by_instance.len() == 2 {
-            break;
-        }
-    }
-    assert_eq!(by_instance.len(), 2, "clients spread over both instances");
-    let mut jobs = Vec::new();
-    for (instance, client) in by_instance {
-        let gw_addr = gw.data;
-        jobs.push(tokio::spawn(async move {
-            let mut ws = WsClient::connect(gw_addr, &format!("/ws?clientId={client}"))
-                .await
-                .unwrap();
-            // The socket greets its client with the queue status.
-            let hello = ws.next_text().await.unwrap().unwrap();
-            assert!(hello.contains("status"), "{hello}");
-            let r = post(gw_addr, "/prompt", &workflow(&client, 5)).await;
-            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body());
-            assert_eq!(header(&r, "x-sim-instance"), instance);
-            let prompt_id = r.json()["prompt_id"].as_str().unwrap().to_owned();
-            let kinds = until_done(&mut ws, &prompt_id).await;
-            assert!(
-                kinds.iter().filter(|k| *k == "progress").count() == 5,
-                "{kinds:?}"
-            );
-            assert!(kinds.contains(&"execution_success".to_owned()), "{kinds:?}");
-            // The history by prompt id alone: the gateway remembered where the prompt went.
-            let r = get(gw_addr, &format!("/history/{prompt_id}")).await;
-            assert_eq!(header(&r, "x-sim-instance"), instance);
-            let h = r.json();
-            let images = h[&prompt_id]["outputs"]["9"]["images"].clone();
-            let file = images[0]["filename"].as_str().expect("an image").to_owned();
-            // The image, with the client id in the query.
-            let r = get(
-                gw_addr,
-                &format!("/view?filename={file}&type=output&clientId={client}"),
-            )
-            .await;
-            assert_eq!(r.status, StatusCode::OK);
-            assert_eq!(header(&r, "content-type"), "image/png");
-            assert_eq!(header(&r, "x-sim-instance"), instance);
-            ws.close().await.unwrap();
-            instance
-        }));
-    }
-    let mut served = Vec::new();
-    for j in jobs {
-        served.push(j.await.unwrap());
-    }
-    served.sort();
-    let mut both = vec![a.addr.to_string(), b.addr.to_string()];
-    both.sort();
-    assert_eq!(served, both);
-
-    // The two WebSocket sessions were requests of model comfy that ended well.
-    wait_until(
-        "WebSocket sessions recorded",
-        Duration::from_secs(5),
-        || async {
-            let text = gw.metrics().await;
-            let n = metric_sum(
-                &text,
-                "infergate_requests_total",
-                &[("model", "comfy"), ("outcome", "success")],
-            );
-            // The /queue calls, then per client: its socket, prompt, history and image.
-            n == f64::from(queue_calls + 8)
-        },
-    )
-    .await;
-    // Each tunnel held its client connection open until it ended, then let it go.
-    wait_until("connections closed", Duration::from_secs(5), || async {
-        metric_sum(
-            &gw.metrics().await,
-            "infergate_connections_open",
-            &[("listener", "data")],
-        ) == 0.0
-    })
-    .await;
 }
 
 fn multipart(model: &str) -> (String, Vec<u8>) {

@@ -100,7 +100,8 @@ pub async fn attempt(
     Ok(answer)
 }
 
-/// Copies bytes both ways until either side closes, the idle timeout or the total deadline.
+/// Copies bytes both ways until either side closes, the idle timeout (nothing read, or a write
+/// that does not complete, for `idle`) or the total deadline.
 async fn tunnel(
     client: Upgraded,
     upstream: Upgraded,
@@ -111,29 +112,48 @@ async fn tunnel(
     let (mut ur, mut uw) = tokio::io::split(TokioIo::new(upstream));
     let mut to_up = vec![0u8; BUF];
     let mut to_client = vec![0u8; BUF];
+    let timed_out = || {
+        if Instant::now() >= total_deadline {
+            Outcome::TimeoutTotal
+        } else {
+            Outcome::TimeoutIdle
+        }
+    };
     let mut last = Instant::now();
     loop {
         let wake = (last + idle).min(total_deadline);
         let outcome = tokio::select! {
             r = cr.read(&mut to_up) => match r {
                 Ok(0) => Some(Outcome::Success),
-                Ok(n) => uw.write_all(&to_up[..n]).await.err().map(|_| Outcome::UpstreamError),
+                Ok(n) => {
+                    let until = (Instant::now() + idle).min(total_deadline);
+                    match timeout_at(until, uw.write_all(&to_up[..n])).await {
+                        Ok(Ok(())) => None,
+                        Ok(Err(_)) => Some(Outcome::UpstreamError),
+                        Err(_) => Some(timed_out()),
+                    }
+                }
                 Err(_) => Some(Outcome::ClientCancelled),
             },
             r = ur.read(&mut to_client) => match r {
                 Ok(0) => Some(Outcome::Success),
-                Ok(n) => cw.write_all(&to_client[..n]).await.err().map(|_| Outcome::ClientCancelled),
+                Ok(n) => {
+                    let until = (Instant::now() + idle).min(total_deadline);
+                    match timeout_at(until, cw.write_all(&to_client[..n])).await {
+                        Ok(Ok(())) => None,
+                        Ok(Err(_)) => Some(Outcome::ClientCancelled),
+                        Err(_) => Some(timed_out()),
+                    }
+                }
                 Err(_) => Some(Outcome::UpstreamError),
             },
-            _ = sleep_until(wake) => Some(if Instant::now() >= total_deadline {
-                Outcome::TimeoutTotal
-            } else {
-                Outcome::TimeoutIdle
-            }),
+            _ = sleep_until(wake) => Some(timed_out()),
         };
         if let Some(o) = outcome {
-            let _ = uw.shutdown().await;
-            let _ = cw.shutdown().await;
+            // Best effort, bounded: a peer that reads nothing does not hold the tunnel.
+            let until = Instant::now() + std::time::Duration::from_secs(1);
+            let _ = timeout_at(until, uw.shutdown()).await;
+            let _ = timeout_at(until, cw.shutdown()).await;
             return o;
         }
         last = Instant::now();
