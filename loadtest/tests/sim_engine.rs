@@ -57,7 +57,11 @@ async fn a_full_kv_cache_makes_requests_wait_and_preempts_the_newest() {
     // 8 blocks of 16 tokens. Four requests of 17 prompt tokens (2 blocks each) fit at
     // first, but each grows to 17 + 40 = 57 tokens (4 blocks): they cannot all finish
     // together, so some are preempted. A fifth (7 blocks) waits from the start.
-    let sim = start(kv(128)).await;
+    let sim = start(SimConfig {
+        itl: 20 * MS,
+        ..kv(128)
+    })
+    .await;
     let addr = sim.addr();
     let mut tasks = Vec::new();
     for i in 0..4 {
@@ -65,7 +69,10 @@ async fn a_full_kv_cache_makes_requests_wait_and_preempts_the_newest() {
         tasks.push(tokio::spawn(async move {
             timed(&client(), addr, &body, 40).await
         }));
-        wait_until("the request runs", || sim.running() == i + 1).await;
+        wait_until("the request is in", || {
+            sim.running() + sim.waiting() == i + 1
+        })
+        .await;
     }
     let big = prompt("big", 100, "q", 2, false);
     tasks.push(tokio::spawn(async move {
@@ -124,7 +131,8 @@ async fn a_cached_system_prompt_gives_a_much_shorter_ttft() {
 #[tokio::test]
 async fn the_least_recently_used_prefix_is_evicted() {
     // 64 blocks; each request holds 20 prompt blocks and 1 for its token. A, B and C stay
-    // cached; D evicts most of A (least recently used), whose next request is slow again.
+    // cached (4 blocks stay empty); D evicts 17 blocks of A (the least recently used, tail
+    // first), whose next request prefills 272 tokens again.
     let sim = start(SimConfig {
         prefill_per_1k_tokens: Duration::from_secs(1),
         ..kv(1024)
@@ -135,10 +143,26 @@ async fn the_least_recently_used_prefix_is_evicted() {
     for tag in ["a", "b", "c", "d"] {
         timed(&client, sim.addr(), &body(tag), 1).await;
     }
+    let hits = || async {
+        sample(
+            &scrape(sim.addr()).await,
+            "vllm:prefix_cache_hits_total",
+            &[],
+        )
+    };
+    assert_eq!(hits().await, 0.0);
     let b = timed(&client, sim.addr(), &body("b"), 1).await;
+    assert_eq!(hits().await, 319.0, "all of b's blocks were cached");
     let a = timed(&client, sim.addr(), &body("a"), 1).await;
-    assert!(b < 150 * MS, "b is cached: {b:?}");
-    assert!(a > b + 150 * MS, "a was evicted: a {a:?}, b {b:?}");
+    assert_eq!(hits().await, 319.0 + 48.0, "3 of a's 20 blocks were left");
+    assert!(
+        a >= 270 * MS,
+        "a's 272 evicted tokens are prefilled again: {a:?}"
+    );
+    assert!(
+        a > b + 150 * MS,
+        "b is cached, a was evicted: a {a:?}, b {b:?}"
+    );
 }
 
 #[tokio::test]
