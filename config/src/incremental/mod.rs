@@ -95,19 +95,31 @@ impl Incremental {
         let mut cfg: Config = env::from_yaml(&parts.skeleton, lookup).ok()?;
         let mut reuse = Reuse::default();
         let last = self.last.as_ref();
-        cfg.backends = items::<Backend>(
-            &parts.backends,
-            last.map(|l| (l.text.as_str(), &l.backends[..], &l.config.backends[..])),
-            lookup,
-            &mut reuse,
-        )?;
-        cfg.models = items::<Model>(
-            &parts.models,
-            last.map(|l| (l.text.as_str(), &l.models[..], &l.config.models[..])),
-            lookup,
-            &mut reuse,
-        )?;
-        let ranges = |v: &[&str]| v.iter().map(|s| offset(text, s)).collect::<Vec<_>>();
+        reuse.parsed += parts.backends.is_none() as usize * cfg.backends.len()
+            + parts.models.is_none() as usize * cfg.models.len();
+        if let Some(texts) = &parts.backends {
+            cfg.backends = items::<Backend>(
+                texts,
+                last.map(|l| (l.text.as_str(), &l.backends[..], &l.config.backends[..])),
+                lookup,
+                &mut reuse,
+            )?;
+        }
+        if let Some(texts) = &parts.models {
+            cfg.models = items::<Model>(
+                texts,
+                last.map(|l| (l.text.as_str(), &l.models[..], &l.config.models[..])),
+                lookup,
+                &mut reuse,
+            )?;
+        }
+        // Items of a list that was not cut are not remembered: the next parse reads them again.
+        let ranges = |v: &Option<Vec<&str>>| {
+            v.iter()
+                .flatten()
+                .map(|s| offset(text, s))
+                .collect::<Vec<_>>()
+        };
         let kept = (ranges(&parts.backends), ranges(&parts.models));
         Some((cfg, reuse, Some(kept)))
     }

@@ -8,13 +8,14 @@
 
 use std::ops::Range;
 
-/// The document cut into a skeleton (every line but the list items; the two lists written as
-/// `[]`) and the text of each list item.
+/// The document cut into a skeleton (every line but the list items; each list that was cut
+/// written as `[]`) and the text of each list item. A list that is not cut (absent, or written
+/// in flow style on its key's line) is `None` and stays in the skeleton as written.
 #[derive(Debug, PartialEq)]
 pub struct Split<'a> {
     pub skeleton: String,
-    pub backends: Vec<&'a str>,
-    pub models: Vec<&'a str>,
+    pub backends: Option<Vec<&'a str>>,
+    pub models: Option<Vec<&'a str>>,
 }
 
 /// The top-level keys whose block-sequence items are cut out.
@@ -26,7 +27,7 @@ pub fn split(text: &str) -> Option<Split<'_>> {
     }
     let lines = lines(text);
     let mut skeleton = String::with_capacity(4096);
-    let mut items: [Vec<&str>; 2] = [Vec::new(), Vec::new()];
+    let mut items: [Option<Vec<&str>>; 2] = [None, None];
     let mut seen: Vec<&str> = Vec::new();
     let mut i = 0;
     while i < lines.len() {
@@ -46,7 +47,7 @@ pub fn split(text: &str) -> Option<Split<'_>> {
                 match LISTS.iter().position(|l| *l == key) {
                     Some(list) if !inline => {
                         let body = lines[i + 1..end].to_vec();
-                        items[list] = list_items(text, &body)?;
+                        items[list] = Some(list_items(text, &body)?);
                         skeleton.push_str(key);
                         skeleton.push_str(": []\n");
                     }

@@ -193,6 +193,26 @@ fn environment_variables_expand_in_items_and_skeleton() {
 }
 
 #[test]
+fn lists_written_inline_stay_in_the_skeleton() {
+    let text = "listeners: { data: { address: 127.0.0.1:0 }, admin: { address: 127.0.0.1:0 } }\n\
+                backends: [{ name: a, endpoints: [{ url: http://127.0.0.1:9 }] }, { name: b, endpoints: [{ url: http://127.0.0.2:9 }] }]\n\
+                models: [{ name: m, backend: a }]\n";
+    let reuse = agree(None, text, &no_env).unwrap();
+    assert_eq!((reuse.reused, reuse.parsed), (0, 3));
+    let (cfg, _) = Incremental::default().parse(text, &no_env).unwrap();
+    assert_eq!(cfg.backends.len(), 2);
+    // One list inline, the other in block style.
+    let mixed = text.replace(
+        "models: [{ name: m, backend: a }]\n",
+        "models:\n  - name: m\n    backend: b\n",
+    );
+    let reuse = agree(Some(text), &mixed, &no_env).unwrap();
+    assert_eq!((reuse.reused, reuse.parsed, reuse.whole), (0, 3, false));
+    let again = agree(Some(&mixed), &mixed, &no_env).unwrap();
+    assert_eq!((again.reused, again.parsed), (1, 2));
+}
+
+#[test]
 fn the_examples_agree() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
     let mut stack = vec![std::path::PathBuf::from(dir)];
@@ -218,7 +238,10 @@ fn the_examples_agree() {
 /// on every result, valid or not.
 #[test]
 fn random_edits_agree() {
-    let base = doc(6, 2, 99);
+    let inline = "listeners: { data: { address: 127.0.0.1:0 }, admin: { address: 127.0.0.1:0 } }\n\
+                  backends: [{ name: b0, endpoints: [{ url: http://127.0.0.1:9 }] }]\n\
+                  models:\n  - name: m0\n    backend: b0\n";
+    let bases = [doc(6, 2, 99), inline.to_string()];
     let alphabet: &[&str] = &[
         "-",
         " ",
@@ -253,7 +276,8 @@ fn random_edits_agree() {
         seed
     };
     let mut valid = 0;
-    for _ in 0..3000 {
+    for round in 0..3000 {
+        let base = &bases[round % 2];
         let mut text = base.clone();
         for _ in 0..(1 + next() % 3) {
             let at = (next() as usize) % text.len();
@@ -269,7 +293,7 @@ fn random_edits_agree() {
                 text.insert_str(at, alphabet[(next() as usize) % alphabet.len()]);
             }
         }
-        if agree(Some(&base), &text, &no_env).is_some() {
+        if agree(Some(base), &text, &no_env).is_some() {
             valid += 1;
         }
     }
