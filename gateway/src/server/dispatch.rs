@@ -144,3 +144,92 @@ pub async fn remember_prompt(
     }
     Ok(Response::from_parts(parts, GatewayBody::full(bytes)))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use http::HeaderValue;
+
+    use super::*;
+    use crate::protocols::comfyui::ComfyCall;
+    use crate::protocols::Metering;
+
+    fn comfy(kind: CallKind, client_id: Option<&str>, prompt_id: Option<&str>) -> Plan {
+        Plan {
+            model: ModelFrom::Named("comfy".into()),
+            metering: Metering::Untokenized,
+            comfy: Some(ComfyCall {
+                kind,
+                client_id: client_id.map(Into::into),
+                prompt_id: prompt_id.map(Into::into),
+            }),
+            upgrade: false,
+        }
+    }
+
+    #[test]
+    fn comfyui_pins_by_client_then_by_remembered_prompt() {
+        let prompts = PromptMap::default();
+        let now = Instant::now();
+        prompts.remember("p1".into(), "http://127.0.0.1:2", now);
+        let body = br#"{"client_id":"from-body","prompt":{}}"#;
+        let pin_of = |plan: &Plan| pin(plan, body, &prompts, now);
+        assert_eq!(
+            pin_of(&comfy(CallKind::Prompt, None, None)),
+            Some(Pin::Client("from-body".into()))
+        );
+        // The query's or header's client id comes first.
+        assert_eq!(
+            pin_of(&comfy(CallKind::Prompt, Some("q"), None)),
+            Some(Pin::Client("q".into()))
+        );
+        // Only /prompt's body is read for a client id.
+        assert_eq!(pin_of(&comfy(CallKind::Other, None, None)), None);
+        assert_eq!(
+            pin_of(&comfy(CallKind::History, None, Some("p1"))),
+            Some(Pin::Endpoint("http://127.0.0.1:2".into()))
+        );
+        assert_eq!(pin_of(&comfy(CallKind::History, None, Some("p2"))), None);
+        let openai = Plan {
+            comfy: None,
+            ..comfy(CallKind::Prompt, None, None)
+        };
+        assert_eq!(pin_of(&openai), None);
+    }
+
+    #[test]
+    fn the_model_comes_from_where_the_plan_says() {
+        let mut headers = HeaderMap::new();
+        let named = comfy(CallKind::Other, None, None);
+        assert_eq!(model(&named, &headers, b"").unwrap(), "comfy");
+        let json = Plan {
+            model: ModelFrom::JsonBody,
+            ..named.clone()
+        };
+        assert_eq!(model(&json, &headers, br#"{"model":"m"}"#).unwrap(), "m");
+        assert_eq!(
+            model(&json, &headers, b"{}").unwrap_err().kind,
+            ErrorKind::MissingModel
+        );
+        let form = Plan {
+            model: ModelFrom::Multipart,
+            ..named
+        };
+        let e = model(&form, &headers, b"").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MalformedBody);
+        assert!(
+            e.message.contains("not multipart/form-data"),
+            "{}",
+            e.message
+        );
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/form-data; boundary=b"),
+        );
+        let body = b"--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nw\r\n--b--\r\n";
+        assert_eq!(model(&form, &headers, body).unwrap(), "w");
+        let e = model(&form, &headers, b"--b--\r\n").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MissingModel);
+    }
+}
