@@ -20,7 +20,7 @@ use crate::protocols::{dispatch, Dispatch, ModelFrom, Plan, Refusal};
 use crate::table::Table;
 
 /// Longest `/prompt` response read for its `prompt_id`.
-const MAX_PROMPT_RESPONSE: usize = 256 * 1024;
+pub const MAX_PROMPT_RESPONSE: usize = 256 * 1024;
 
 /// The plan for a request, `Ok(None)` for `GET /v1/models`, or the error response's cause.
 pub fn plan<B>(req: &Request<B>, table: &Table) -> Result<Option<Plan>, ProxyError> {
