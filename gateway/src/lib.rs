@@ -6,10 +6,12 @@
 //! 2. **Snapshot** ([`gateway::Gateway::snapshot`]): one load of the live [`table::Table`],
 //!    kept for the request's whole life: admission, limits, route, retry budget and shadow all
 //!    come from it, so a reload never changes a request in flight.
-//! 3. **Read** ([`proxy`]): the body is read whole, up to `limits.max_body_bytes` (413 past
-//!    it) and within `limits.body_read_timeout` of the head (408 past it, connection closed),
-//!    and only its top-level `model` is extracted ([`model_field`]); the rest is checked as
-//!    JSON but never built, and a second top-level `model` is refused.
+//! 3. **Read** ([`proxy`]): the method and path choose the protocol ([`protocols`], applied by
+//!    `server::dispatch`): where the model comes from, ComfyUI pinning, metering. The body is
+//!    read whole, up to `limits.max_body_bytes` (413 past it) and within
+//!    `limits.body_read_timeout` of the head (408 past it, connection closed); for OpenAI paths
+//!    only its top-level `model` is extracted ([`model_field`]) — the rest is checked as JSON but
+//!    never built, and a second top-level `model` is refused — or the form's `model` field.
 //! 4. **Admit**: a place under the snapshot's `limits.max_in_flight` (503 with `Retry-After`
 //!    past it), taken only once the body is whole and held until the response ends.
 //! 5. **Route** ([`route`]): the model's route (its `Arc` is kept for the life of the
