@@ -1,7 +1,8 @@
 //! The scheduler's cost per request at 10 and at 10,000 endpoints, measured in the same run:
 //!
 //! * `scheduler/p2c/N`: a backend without `balancer` (power of two choices on in-flight);
-//! * `scheduler/model_aware/N`: `model_aware` over fresh engine state (8 candidates scored);
+//! * `scheduler/model_aware/N`: `model_aware` over fresh engine state (8 candidates scored;
+//!   `stale_after: 1h` keeps the state set before the run fresh);
 //! * `scheduler/affinity/N`: `model_aware` with prefix affinity: the prefix hash of a 2 KiB chat
 //!   body (4 blocks of 256 bytes) and the ring walk with its load bound;
 //! * `scheduler/prefix_hash`: the prefix hash alone.
@@ -65,10 +66,13 @@ fn bench(c: &mut Criterion) {
     for n in [10usize, 10_000] {
         for (name, balancer) in [
             ("p2c", ""),
-            ("model_aware", "    balancer: { policy: model_aware }\n"),
+            (
+                "model_aware",
+                "    balancer: { policy: model_aware, stale_after: 1h }\n",
+            ),
             (
                 "affinity",
-                "    balancer: { policy: model_aware, prefix_affinity: {} }\n",
+                "    balancer: { policy: model_aware, stale_after: 1h, prefix_affinity: {} }\n",
             ),
         ] {
             let t = table(n, balancer);

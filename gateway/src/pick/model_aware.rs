@@ -64,9 +64,16 @@ impl BackendRt {
                 c.score = f64::from(self.endpoints[members[c.pos]].state.in_flight());
             }
         }
-        // Stable: ties keep the sample's random order.
-        scored.sort_by(|a, b| a.over.cmp(&b.over).then(a.score.total_cmp(&b.score)));
-        scored.into_iter().find_map(|c| {
+        let order = |a: &Scored, b: &Scored| a.over.cmp(&b.over).then(a.score.total_cmp(&b.score));
+        // The best first (the first of equals: ties keep the sample's random order); the rest
+        // are sorted only when it cannot take the request.
+        let best = (0..scored.len()).min_by(|&a, &b| order(&scored[a], &scored[b]))?;
+        let first = scored.swap_remove(best);
+        let rest = std::iter::once_with(move || {
+            scored.sort_by(order);
+            scored
+        });
+        std::iter::once(first).chain(rest.flatten()).find_map(|c| {
             let guard = self.take(members, c.pos)?;
             let reason = match c.sample {
                 _ if stale => Reason::Stale {
