@@ -18,10 +18,12 @@
 //!    response), the first rule that matches, and the variant by pin, sticky key or weight;
 //!    maybe a shadow copy ([`shadow`]). The tenant's token and request rate limits take the
 //!    request's estimate, or answer 429 ([`admission`]).
-//! 6. **Pick** ([`pick`]): power of two choices on in-flight requests among the variant's
-//!    endpoints that are not ejected and not yet tried; the in-flight guard is taken here. When
-//!    every endpoint is saturated, the request waits in its priority class's queue for a place
-//!    handed over on release, or is shed with 429 ([`admission`]).
+//! 6. **Pick** ([`pick`]): the backend's scheduler among the variant's endpoints that are not
+//!    ejected and not yet tried: power of two choices on in-flight requests by default, or
+//!    `least_latency`, `model_aware` on the engine state [`engine`] scrapes, and prefix
+//!    affinity ([`prefix`]); the in-flight guard is taken here. When every endpoint is
+//!    saturated, the request waits in its priority class's queue for a place handed over on
+//!    release, or is shed with 429 ([`admission`]).
 //! 7. **Forward** ([`attempt`]): pooled HTTP/1.1 client (plain or TLS), hop-by-hop headers
 //!    stripped and `x-request-id` kept or made ([`headers`]). The response head and its first
 //!    body frame are awaited under the first-token deadline: this is the commit point. Before
