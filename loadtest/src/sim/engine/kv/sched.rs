@@ -3,7 +3,9 @@
 //!
 //! - A request is admitted from the head of the queue when the batch has room
 //!   (`max_running`) and the pool can hold its tokens (prompt plus those generated before a
-//!   preemption). The queue is strict FIFO: a head that does not fit blocks those behind it.
+//!   preemption) and the next one it generates. The queue is strict FIFO: a head that does
+//!   not fit blocks those behind it. (Reserving the next token's slot keeps a request that was
+//!   just preempted for lack of a block from being readmitted before a block frees.)
 //! - Each generated token may need one more block. When none is free, the newest running
 //!   request is preempted (possibly the one asking): its blocks are freed and it goes back to
 //!   the head of the queue, to recompute its prompt and generated tokens when readmitted.
@@ -53,6 +55,8 @@ struct Entry {
     hashes: Vec<u64>,
     prompt_tokens: u64,
     generated: u64,
+    /// Tokens to generate in all.
+    output: u64,
     state: State,
     waker: Option<Waker>,
 }
@@ -60,6 +64,12 @@ struct Entry {
 impl Entry {
     fn tokens(&self) -> u64 {
         self.prompt_tokens.saturating_add(self.generated)
+    }
+
+    /// Tokens whose KV slots admission reserves: those held, plus the next to generate.
+    fn reserved(&self) -> u64 {
+        self.tokens()
+            .saturating_add(u64::from(self.generated < self.output))
     }
 }
 
@@ -138,6 +148,7 @@ impl Scheduler {
                 hashes,
                 prompt_tokens,
                 generated: 0,
+                output,
                 state: State::Waiting,
                 waker: None,
             },
@@ -169,7 +180,7 @@ impl Scheduler {
                 continue;
             };
             let tokens = entry.tokens();
-            let blocks = self.blocks_for(tokens);
+            let blocks = self.blocks_for(entry.reserved());
             let Some((alloc, hits)) = self.pool.allocate(&entry.hashes, blocks) else {
                 break;
             };

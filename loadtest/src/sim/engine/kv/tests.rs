@@ -81,9 +81,9 @@ async fn a_full_cache_queues_then_preempts_the_newest_and_everyone_finishes() {
     assert_eq!(
         e.metrics().waiting.get(),
         1,
-        "c needs 3 blocks, only 2 are free"
+        "a and b reserve 2 blocks each (prompt and next token); c needs 3"
     );
-    assert_eq!(metric(&e, "vllm:kv_cache_usage_perc"), 0.5);
+    assert_eq!(metric(&e, "vllm:kv_cache_usage_perc"), 1.0);
 
     let (ra, rb, rc) = tokio::join!(
         finish(&mut a, start),
@@ -95,7 +95,9 @@ async fn a_full_cache_queues_then_preempts_the_newest_and_everyone_finishes() {
         (40, 40, 4),
         "every token is produced once"
     );
-    assert!(metric(&e, "vllm:num_preemptions_total") >= 1.0);
+    // b is preempted once, and not readmitted before a finishes (its next token's slot
+    // is reserved on readmission), so it does not thrash.
+    assert_eq!(metric(&e, "vllm:num_preemptions_total"), 1.0);
     assert!(
         rb.1 > ra.1,
         "b, the newest, was preempted and finishes later: {ra:?} {rb:?}"
