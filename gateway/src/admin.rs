@@ -124,7 +124,9 @@ fn authorized(gw: &Gateway, req: &Request<Incoming>) -> bool {
 
 fn metrics(gw: &Gateway) -> Response<GatewayBody> {
     let mut body = gw.metrics().encode();
-    crate::gauges::render(&gw.snapshot(), Instant::now(), &mut body);
+    let table = gw.snapshot();
+    crate::gauges::render(&table, Instant::now(), &mut body);
+    table.admission.render(&mut body);
     let mut r = Response::new(GatewayBody::full(body));
     r.headers_mut().insert(
         header::CONTENT_TYPE,

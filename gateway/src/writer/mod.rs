@@ -381,6 +381,18 @@ fn restart_only(current: &Config, cfg: &Config) -> Result<(), ConfigErrors> {
             });
         }
     }
+    if current.access_log != cfg.access_log {
+        errs.push(ConfigError {
+            path: "access_log".into(),
+            reason: "access-log settings change only on restart".into(),
+        });
+    }
+    if current.tracing != cfg.tracing {
+        errs.push(ConfigError {
+            path: "tracing".into(),
+            reason: "tracing settings change only on restart".into(),
+        });
+    }
     if current.listeners.data.tls != cfg.listeners.data.tls {
         errs.push(ConfigError {
             path: "listeners.data.tls".into(),

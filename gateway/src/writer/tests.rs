@@ -321,3 +321,20 @@ async fn release_weights_from_a_feed_hold_across_reloads_and_a_stale_feed() {
         .await;
     split_becomes(&published, &[("stable", 100)]).await;
 }
+
+#[test]
+fn access_log_and_tracing_changes_are_refused_until_restart() {
+    let base = yaml(&[1], "0s");
+    let current = Config::from_yaml(&base).unwrap();
+    let same = Config::from_yaml(&base).unwrap();
+    assert!(restart_only(&current, &same).is_ok());
+    let logged = Config::from_yaml(&format!("{base}access_log: {{ enabled: true }}\n")).unwrap();
+    let err = restart_only(&current, &logged).unwrap_err().to_string();
+    assert!(err.contains("access_log: access-log settings change only on restart"), "{err}");
+    let traced = Config::from_yaml(&format!(
+        "{base}tracing: {{ otlp: {{ endpoint: 'http://127.0.0.1:4318/v1/traces' }} }}\n"
+    ))
+    .unwrap();
+    let err = restart_only(&current, &traced).unwrap_err().to_string();
+    assert!(err.contains("tracing: tracing settings change only on restart"), "{err}");
+}
