@@ -118,6 +118,9 @@ async fn under_saturation_lower_classes_are_shed_first_and_higher_ones_served_fi
     assert!(occupier.head_at <= high1.head_at);
     assert!(high1.head_at < high2.head_at, "high1 before high2");
     assert!(high2.head_at < low1.head_at, "high2 before low1");
+    // The queued requests are counted on /metrics.
+    let m = gw.metrics().await;
+    assert!(m.contains("infergate_admission_queued_total{"), "{m}");
     // Nobody waited out its max_wait.
     assert!(low1.head_at.duration_since(low1.sent) < Duration::from_secs(25));
 }
@@ -248,4 +251,10 @@ async fn token_limits_settle_on_the_usage_the_server_reports() {
         .to_str()
         .unwrap()
         .ends_with('s'));
+    // The refusals are counted on /metrics: one on tokens, one on requests.
+    let m = gw.metrics().await;
+    for limit in ["tokens", "requests"] {
+        let line = format!("infergate_rate_limited_total{{limit=\"{limit}\"}} 1");
+        assert!(m.contains(&line), "no {line:?} in:\n{m}");
+    }
 }
