@@ -195,7 +195,10 @@ where
                 }
                 match tls {
                     None => {
-                        serve(name, builder, stream, handler, limits, stop_rx, closed, hold).await
+                        serve(
+                            name, builder, stream, peer, handler, limits, stop_rx, closed, hold,
+                        )
+                        .await
                     }
                     Some(t) => {
                         let acceptor = t.acceptor();
@@ -207,8 +210,8 @@ where
                         {
                             Ok(Ok(tls_stream)) => {
                                 serve(
-                                    name, builder, tls_stream, handler, limits, stop_rx, closed,
-                                    hold,
+                                    name, builder, tls_stream, peer, handler, limits, stop_rx,
+                                    closed, hold,
                                 )
                                 .await
                             }
@@ -257,6 +260,7 @@ async fn serve<I, F, Fut>(
     name: &'static str,
     builder: auto::Builder<TokioExecutor>,
     io: I,
+    peer: std::net::SocketAddr,
     handler: F,
     limits: ConnLimits,
     mut stop: watch::Receiver<bool>,
@@ -277,6 +281,8 @@ async fn serve<I, F, Fut>(
         let deadline = BodyDeadline(Instant::now() + limits.body_read_timeout);
         req.extensions_mut().insert(deadline);
         req.extensions_mut().insert(hold.clone());
+        req.extensions_mut()
+            .insert(crate::accesslog::ClientAddr(peer));
         act.in_flight.fetch_add(1, Ordering::AcqRel);
         let done = RequestDone(act.clone());
         let fut = handler(req);
