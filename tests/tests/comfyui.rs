@@ -186,7 +186,13 @@ async fn a_comfyui_job_stays_on_the_instance_that_took_its_prompt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_websocket_ends_at_the_idle_timeout() {
     let a = comfy_sim().await;
-    let gw = Gateway::start(&config(&[&a], ", timeouts: { idle: 300ms }")).await;
+    let log = temp_path("ws-access.jsonl");
+    let text = config(&[&a], ", timeouts: { idle: 300ms }")
+        + &format!(
+            "access_log: {{ enabled: true, path: \"{}\" }}\n",
+            log.display()
+        );
+    let gw = Gateway::start(&text).await;
     let mut ws = WsClient::connect(gw.data, "/ws?clientId=quiet")
         .await
         .unwrap();
@@ -210,4 +216,21 @@ async fn a_quiet_websocket_ends_at_the_idle_timeout() {
             && metric_sum(&text, "infergate_connections_open", &[("listener", "data")]) == 0.0
     })
     .await;
+    // One access-log line: the upgrade's status, the session's outcome and the bytes sent.
+    let line = wait_for("the access-log line", Duration::from_secs(5), || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines()
+            .find(|l| l.contains("\"/ws\""))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .ok_or_else(|| text.clone())
+    })
+    .await;
+    assert_eq!(line["status"], 101, "{line}");
+    assert_eq!(line["outcome"], "timeout_idle", "{line}");
+    assert_eq!(line["model"], "comfy", "{line}");
+    assert!(
+        line["bytes_out"].as_u64().unwrap() > hello.len() as u64,
+        "{line}"
+    );
+    let _ = std::fs::remove_file(&log);
 }

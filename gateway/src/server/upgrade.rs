@@ -8,7 +8,8 @@
 //! closes, when nothing passed either way for the backend's `timeouts.idle`, or at its
 //! `timeouts.total` deadline; the request is then recorded with its duration and outcome
 //! (`success` after a clean close, `timeout_idle` or `timeout_total`, `upstream_error` on a
-//! read or write error). An answer other than 101 is passed through as a normal response.
+//! read or write error), and the access log gets status 101 and the bytes sent to the client.
+//! An answer other than 101 is passed through as a normal response.
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -56,6 +57,11 @@ pub async fn attempt(
     if let Some(u) = parts.headers.get(header::UPGRADE) {
         req.headers_mut().insert(header::UPGRADE, u.clone());
     }
+    // The trace context goes upstream, as for every attempt.
+    if let Some(o) = exchange.hooks().obs.as_mut() {
+        o.attempt_started(&ep.state.url, req.headers_mut());
+    }
+    exchange.hooks().dispatched(Instant::now());
     let fail = |exchange: Exchange, error: ProxyError| {
         Err(Box::new(Failed {
             failure: error.outcome().failure(),
@@ -73,6 +79,9 @@ pub async fn attempt(
         }
     };
     exchange.set_ttfb(sent.elapsed());
+    if let Some(o) = exchange.hooks().obs.as_mut() {
+        o.attempt_status(resp.status().as_u16());
+    }
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         return Ok(finish_response(resp.into_parts(), exchange, backend));
     }
@@ -86,10 +95,15 @@ pub async fn attempt(
     *answer.headers_mut() = resp.headers().clone();
     let idle = t.idle;
     let hold = client.hold.take();
+    exchange.hooks().status = Some(StatusCode::SWITCHING_PROTOCOLS);
     tokio::spawn(async move {
         let _hold = hold;
         let outcome = match tokio::try_join!(client_upgrade, upstream_upgrade) {
-            Ok((c, u)) => tunnel(c, u, idle, total_deadline).await,
+            Ok((c, u)) => {
+                let (outcome, to_client) = tunnel(c, u, idle, total_deadline).await;
+                exchange.hooks().bytes_out += to_client;
+                outcome
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "WebSocket upgrade did not complete");
                 Outcome::UpstreamError
@@ -101,13 +115,14 @@ pub async fn attempt(
 }
 
 /// Copies bytes both ways until either side closes, the idle timeout (nothing read, or a write
-/// that does not complete, for `idle`) or the total deadline.
+/// that does not complete, for `idle`) or the total deadline. Returns how it ended and the bytes
+/// passed to the client.
 async fn tunnel(
     client: Upgraded,
     upstream: Upgraded,
     idle: std::time::Duration,
     total_deadline: Instant,
-) -> Outcome {
+) -> (Outcome, u64) {
     let (mut cr, mut cw) = tokio::io::split(TokioIo::new(client));
     let (mut ur, mut uw) = tokio::io::split(TokioIo::new(upstream));
     let mut to_up = vec![0u8; BUF];
@@ -120,6 +135,7 @@ async fn tunnel(
         }
     };
     let mut last = Instant::now();
+    let mut to_client_bytes = 0u64;
     loop {
         let wake = (last + idle).min(total_deadline);
         let outcome = tokio::select! {
@@ -140,7 +156,10 @@ async fn tunnel(
                 Ok(n) => {
                     let until = (Instant::now() + idle).min(total_deadline);
                     match timeout_at(until, cw.write_all(&to_client[..n])).await {
-                        Ok(Ok(())) => None,
+                        Ok(Ok(())) => {
+                            to_client_bytes += n as u64;
+                            None
+                        }
                         Ok(Err(_)) => Some(Outcome::ClientCancelled),
                         Err(_) => Some(timed_out()),
                     }
@@ -154,7 +173,7 @@ async fn tunnel(
             let until = Instant::now() + std::time::Duration::from_secs(1);
             let _ = timeout_at(until, uw.shutdown()).await;
             let _ = timeout_at(until, cw.shutdown()).await;
-            return o;
+            return (o, to_client_bytes);
         }
         last = Instant::now();
     }
