@@ -5,12 +5,14 @@
 #
 #   benches/peers.sh [--rounds N] [--duration S] [--quick] [--gateway-bin PATH]
 #                    [--targets direct,nginx,haproxy,infergate] [--streams N] [--perf]
-#                    [--port-base N] [--results DIR]
+#                    [--port-base N] [--results DIR] [--before-bin PATH]
 #
 # The load client and the upstreams run on CPU 0, each proxy alone on CPU 1 (one worker, one
 # thread; infergate's runtime takes one worker per CPU it may run on). Installs nginx, haproxy
 # and wrk with apt-get when missing (root). Everything listens on 127.0.0.1. The Markdown table
 # goes to stdout; progress to stderr; raw data, summary, logs and configs to the results folder.
+# --before-bin adds the target infergate-before: another build of the gateway (e.g. the commit
+# before a change), measured in the same rounds, so a change's effect is read from one run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,10 +24,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS=3 DURATION=10 WARMUP=1 STREAMS=2000 TTFT1_N=20 TTFT16_N=48 PERF=0
 TARGETS="direct,nginx,haproxy,infergate"
 GATEWAY_BIN="$ROOT/target/release/infergate"
+BEFORE_BIN=""
 PORT_BASE=18300 CLIENT_CPU=0 PROXY_CPU=1
 RESULTS="$ROOT/benches/peers/results"
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift 2 ;;
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
         --perf) PERF=1; shift ;;
         --port-base) PORT_BASE="$2"; shift 2 ;;
         --results) RESULTS="$2"; shift 2 ;;
+        --before-bin) BEFORE_BIN="$2" TARGETS="$TARGETS,infergate-before"; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -49,6 +53,9 @@ for t in "${TARGET_LIST[@]}"; do peers_target_ports "$t"; done
 case ",$TARGETS," in *,direct,*) ;; *) peers_die "--targets $TARGETS: direct must be one of them (every ratio is to it)" ;; esac
 if case ",$TARGETS," in *,infergate,*) true ;; *) false ;; esac; then
     [ -x "$GATEWAY_BIN" ] || peers_die "--gateway-bin $GATEWAY_BIN: no such executable (build it: cargo build --release -p infergate-gateway)"
+fi
+if [ -n "$BEFORE_BIN" ]; then
+    [ -x "$BEFORE_BIN" ] || peers_die "--before-bin $BEFORE_BIN: no such executable"
 fi
 [ "$(nproc)" -ge 2 ] || peers_die "needs 2 CPUs (client and upstreams on CPU 0, the proxy on CPU 1); nproc says $(nproc)"
 

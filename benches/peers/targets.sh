@@ -4,7 +4,8 @@
 #
 # Ports: PORT_BASE+0..3 the upstreams (canned JSON, canned SSE, timed SSE, slow SSE);
 # nginx +10..13 and HAProxy +20..23 (one listener per upstream); infergate +30 (data: the
-# `model` picks the upstream) and +31 (admin).
+# `model` picks the upstream) and +31 (admin); infergate-before (BEFORE_BIN, another build to
+# compare in the same run) +40 and +41.
 
 peers_ports() {
     U_JSON=$((PORT_BASE)) U_SSE=$((PORT_BASE + 1)) U_TIMED=$((PORT_BASE + 2)) U_SLOW=$((PORT_BASE + 3))
@@ -32,11 +33,13 @@ peers_target_ports() {
         direct) off=0 ;;
         nginx) off=10 ;;
         haproxy) off=20 ;;
-        infergate)
-            P_JSON=$((PORT_BASE + 30)) P_SSE=$P_JSON P_TIMED=$P_JSON P_SLOW=$P_JSON
+        infergate | infergate-before)
+            off=30
+            [ "$1" = infergate ] || off=40
+            P_JSON=$((PORT_BASE + off)) P_SSE=$P_JSON P_TIMED=$P_JSON P_SLOW=$P_JSON
             return 0
             ;;
-        *) peers_die "unknown target $1 (known: direct, nginx, haproxy, infergate)" ;;
+        *) peers_die "unknown target $1 (known: direct, nginx, haproxy, infergate, infergate-before)" ;;
     esac
     P_JSON=$((PORT_BASE + off)) P_SSE=$((PORT_BASE + off + 1))
     P_TIMED=$((PORT_BASE + off + 2)) P_SLOW=$((PORT_BASE + off + 3))
@@ -71,10 +74,12 @@ peers_start_target() {
             peers_render "$PEERS_DIR/haproxy.cfg.in" "$dir/haproxy.cfg" "${vars[@]}"
             peers_spawn "$PROXY_CPU" "$dir/out.log" haproxy -db -f "$dir/haproxy.cfg"
             ;;
-        infergate)
+        infergate | infergate-before)
+            local bin="$GATEWAY_BIN"
+            [ "$name" = infergate ] || bin="$BEFORE_BIN"
             peers_render "$PEERS_DIR/infergate.yaml.in" "$dir/infergate.yaml" "${vars[@]}" \
-                P_DATA="$P_JSON" P_ADMIN="$((PORT_BASE + 31))"
-            peers_spawn "$PROXY_CPU" "$dir/out.log" "$GATEWAY_BIN" run --config "$dir/infergate.yaml"
+                P_DATA="$P_JSON" P_ADMIN="$((P_JSON + 1))"
+            peers_spawn "$PROXY_CPU" "$dir/out.log" "$bin" run --config "$dir/infergate.yaml"
             ;;
     esac
     TARGET_PID="$SPAWNED"
