@@ -28,7 +28,7 @@ BEFORE_BIN=""
 PORT_BASE=18300 CLIENT_CPU=0 PROXY_CPU=1
 RESULTS="$ROOT/benches/peers/results"
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift 2 ;;
