@@ -200,7 +200,7 @@ async fn proxy(
         };
         let failed = match tried_once {
             Ok(mut resp) => {
-                if plan.comfy.as_ref().is_some_and(|c| c.kind == CallKind::Prompt) {
+                if plan.pinned.as_ref().is_some_and(|c| c.kind == CallKind::Prompt) {
                     let url = &backend.endpoints[idx].state.url;
                     let prompts = &table.path_routes.prompts;
                     resp = dispatch::remember_prompt(resp, url, prompts).await?;

@@ -83,18 +83,22 @@ pub fn classify(
     };
     let client_id = query
         .and_then(|q| query_value(q, "clientId").or_else(|| query_value(q, "client_id")))
-        .or_else(|| {
-            headers
-                .get(&X_INFERGATE_CLIENT_ID)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
-        .filter(|c| !c.is_empty() && c.len() <= MAX_ID);
+        .filter(|c| !c.is_empty() && c.len() <= MAX_ID)
+        .or_else(|| header_client_id(headers));
     Some(Ok(ComfyCall {
         kind,
         client_id,
         prompt_id,
     }))
+}
+
+/// The client id of the `x-infergate-client-id` header, when it is usable.
+pub fn header_client_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(&X_INFERGATE_CLIENT_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|c| !c.is_empty() && c.len() <= MAX_ID)
+        .map(str::to_owned)
 }
 
 /// `Connection: upgrade` with `Upgrade: websocket` (HTTP/1.1).

@@ -56,8 +56,9 @@ pub enum Metering {
 pub struct Plan {
     pub model: ModelFrom,
     pub metering: Metering,
-    /// A ComfyUI request, pinned to the endpoint of its client or prompt.
-    pub comfy: Option<ComfyCall>,
+    /// A request pinned to the endpoint of its client or prompt: ComfyUI's, or a path-route
+    /// request with an `x-infergate-client-id` header.
+    pub pinned: Option<ComfyCall>,
     /// An HTTP/1.1 WebSocket upgrade, passed through whole.
     pub upgrade: bool,
 }
@@ -67,7 +68,7 @@ impl Plan {
         Plan {
             model: ModelFrom::JsonBody,
             metering,
-            comfy: None,
+            pinned: None,
             upgrade: false,
         }
     }
@@ -76,7 +77,7 @@ impl Plan {
         Plan {
             model: ModelFrom::Named(model.into()),
             metering: Metering::Untokenized,
-            comfy: None,
+            pinned: None,
             upgrade: false,
         }
     }
@@ -148,14 +149,21 @@ pub fn dispatch(
         return Dispatch::Route(Plan::named(v2.model));
     }
     if let Some(model) = routes.prefix_model(path) {
-        return Dispatch::Route(Plan::named(model));
+        return Dispatch::Route(Plan {
+            pinned: comfyui::header_client_id(headers).map(|c| ComfyCall {
+                kind: comfyui::CallKind::Other,
+                client_id: Some(c),
+                prompt_id: None,
+            }),
+            ..Plan::named(model)
+        });
     }
     if let Some(model) = routes.comfyui_model() {
         if let Some(call) = comfyui::classify(method, path, query, headers) {
             return match call {
                 Ok(call) => Dispatch::Route(Plan {
                     upgrade: call.kind == comfyui::CallKind::WebSocket,
-                    comfy: Some(call),
+                    pinned: Some(call),
                     ..Plan::named(model)
                 }),
                 Err(r) => Dispatch::Refuse(r),

@@ -98,13 +98,27 @@ fn path_protocols_name_their_model() {
         go(Method::GET, "/sdapi/v2/txt2img", None, &h),
         Dispatch::Refuse(Refusal::NotFound)
     );
+    // A path-route request is pinned only by the client-id header (not by its query).
+    let Dispatch::Route(p) = go(Method::GET, "/sdapi/v1/progress", Some("clientId=q"), &h) else {
+        panic!("not routed");
+    };
+    assert_eq!(p.pinned, None);
+    let mut with_id = HeaderMap::new();
+    with_id.insert(
+        &comfyui::X_INFERGATE_CLIENT_ID,
+        HeaderValue::from_static("u1"),
+    );
+    let Dispatch::Route(p) = go(Method::GET, "/sdapi/v1/progress", None, &with_id) else {
+        panic!("not routed");
+    };
+    assert_eq!(p.pinned.unwrap().client_id.as_deref(), Some("u1"));
 }
 
 #[test]
 fn comfyui_calls_carry_their_pins() {
     let mut h = HeaderMap::new();
     let comfy = |d: Dispatch| match d {
-        Dispatch::Route(p) => (p.comfy.unwrap(), p.upgrade),
+        Dispatch::Route(p) => (p.pinned.unwrap(), p.upgrade),
         other => panic!("{other:?}"),
     };
     let (c, up) = comfy(go(Method::POST, "/prompt", None, &h));

@@ -104,10 +104,10 @@ pub fn model<'b>(
     }
 }
 
-/// Where a ComfyUI request is pinned: its client id (query, header, or a `/prompt` body's
-/// `client_id`), else the endpoint that took its prompt.
+/// Where a pinned request goes: its client id (query, header, or a `/prompt` body's
+/// `client_id`), else the endpoint that took its prompt. `None`: not pinned.
 pub fn pin(plan: &Plan, body: &[u8], prompts: &PromptMap, now: Instant) -> Option<Pin> {
-    let call = plan.comfy.as_ref()?;
+    let call = plan.pinned.as_ref()?;
     let client = call.client_id.clone().or_else(|| {
         (call.kind == CallKind::Prompt)
             .then(|| comfyui::body_client_id(body))
@@ -159,7 +159,7 @@ mod tests {
         Plan {
             model: ModelFrom::Named("comfy".into()),
             metering: Metering::Untokenized,
-            comfy: Some(ComfyCall {
+            pinned: Some(ComfyCall {
                 kind,
                 client_id: client_id.map(Into::into),
                 prompt_id: prompt_id.map(Into::into),
@@ -192,7 +192,7 @@ mod tests {
         );
         assert_eq!(pin_of(&comfy(CallKind::History, None, Some("p2"))), None);
         let openai = Plan {
-            comfy: None,
+            pinned: None,
             ..comfy(CallKind::Prompt, None, None)
         };
         assert_eq!(pin_of(&openai), None);
