@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashSet};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::Config;
 use crate::units::Dur;
 
 /// What happens to a request before it is sent to an endpoint.
@@ -129,15 +128,15 @@ pub struct Limit {
     pub requests_per_minute: Option<u64>,
 }
 
-/// Checks `cfg.admission`; called by [`crate::validate`].
-pub(crate) fn check(cfg: &Config, push: &mut impl FnMut(String, String)) {
-    let a = &cfg.admission;
+/// Checks the `admission` section; `labels` are the names of `request_labels`, sorted. Called
+/// by [`crate::validate`].
+pub(crate) fn check(a: &Admission, labels: &[&str], push: &mut impl FnMut(String, String)) {
     if let Some(p) = &a.priority {
-        check_priority(cfg, p, push);
+        check_priority(labels, p, push);
     }
     if let Some(r) = &a.rate_limits {
         check_source(
-            cfg,
+            labels,
             "admission.rate_limits.key",
             &r.key.header,
             &r.key.label,
@@ -162,8 +161,8 @@ pub(crate) fn check(cfg: &Config, push: &mut impl FnMut(String, String)) {
     }
 }
 
-fn check_priority(cfg: &Config, p: &Priority, push: &mut impl FnMut(String, String)) {
-    check_source(cfg, "admission.priority", &p.header, &p.label, push);
+fn check_priority(labels: &[&str], p: &Priority, push: &mut impl FnMut(String, String)) {
+    check_source(labels, "admission.priority", &p.header, &p.label, push);
     if p.classes.is_empty() {
         push(
             "admission.priority.classes".into(),
@@ -206,7 +205,7 @@ fn check_priority(cfg: &Config, p: &Priority, push: &mut impl FnMut(String, Stri
 
 /// Exactly one of a header (a valid name) or a label of `request_labels`.
 fn check_source(
-    cfg: &Config,
+    labels: &[&str],
     path: &str,
     header: &Option<String>,
     label: &Option<String>,
@@ -222,8 +221,8 @@ fn check_source(
             }
         }
         (None, Some(l)) => {
-            if !cfg.request_labels.contains_key(l) {
-                let known: Vec<&str> = cfg.request_labels.keys().map(String::as_str).collect();
+            if !labels.contains(&l.as_str()) {
+                let known = labels;
                 push(
                     format!("{path}.label"),
                     format!(
@@ -252,102 +251,5 @@ fn check_limit(path: &str, l: &Limit, push: &mut impl FnMut(String, String)) {
                 "must be greater than 0 (leave it out for no limit)".into(),
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use crate::Config;
-
-    fn config(admission: &str) -> String {
-        format!(
-            "listeners: {{ data: {{ address: '127.0.0.1:0' }}, admin: {{ address: '127.0.0.1:0' }} }}\n\
-             request_labels: {{ tenant: {{ header: x-tenant }} }}\n\
-             backends: [{{ name: b, endpoints: [{{ url: 'http://127.0.0.1:1' }}] }}]\n\
-             models: [{{ name: m, backend: b }}]\n\
-             admission: {admission}\n"
-        )
-    }
-
-    fn errors(admission: &str) -> Vec<String> {
-        match Config::from_yaml(&config(admission)) {
-            Ok(_) => Vec::new(),
-            Err(e) => {
-                e.0.iter()
-                    .map(|e| format!("{}: {}", e.path, e.reason))
-                    .collect()
-            }
-        }
-    }
-
-    #[test]
-    fn a_full_admission_section_parses_with_its_defaults() {
-        let cfg = Config::from_yaml(&config(
-            "{ priority: { header: x-priority, classes: [{ name: high, queue: 10, max_wait: 2s }, \
-             { name: low }], default: low }, \
-             rate_limits: { key: { label: tenant }, default: { tokens_per_minute: 1000 }, \
-             tenants: { acme: { requests_per_minute: 5 } } } }",
-        ))
-        .unwrap();
-        let p = cfg.admission.priority.unwrap();
-        assert_eq!(p.classes[0].queue, 10);
-        assert_eq!(p.classes[0].max_wait.get().as_secs(), 2);
-        assert_eq!(p.classes[1].queue, 100);
-        assert_eq!(p.classes[1].max_wait.get().as_secs(), 5);
-        let r = cfg.admission.rate_limits.unwrap();
-        assert_eq!(r.key.label.as_deref(), Some("tenant"));
-        assert_eq!(r.default.tokens_per_minute, Some(1000));
-        assert_eq!(r.default.requests_per_minute, None);
-        assert_eq!(r.tenants["acme"].requests_per_minute, Some(5));
-        assert_eq!(
-            (r.replicas, r.default_max_tokens, r.max_tenants),
-            (1, 256, 10_000)
-        );
-    }
-
-    #[test]
-    fn no_admission_section_means_none() {
-        let text = config("{}");
-        let cfg = Config::from_yaml(&text).unwrap();
-        assert!(cfg.admission.priority.is_none() && cfg.admission.rate_limits.is_none());
-    }
-
-    #[test]
-    fn every_problem_is_reported_with_its_path() {
-        let errs = errors(
-            "{ priority: { header: 'bad header', label: tenant, classes: [{ name: a, max_wait: 0s }, \
-             { name: a }], default: z, max_queued: 0 }, \
-             rate_limits: { key: { label: user }, default: { tokens_per_minute: 0 }, \
-             tenants: { t: { requests_per_minute: 0 } }, replicas: 0 } }",
-        );
-        let want = [
-            "admission.priority: set exactly one of header or label",
-            "admission.priority.classes[0].max_wait: must be greater than 0",
-            "admission.priority.classes[1].name: duplicate class name \"a\"",
-            "admission.priority.default: unknown class \"z\" (known: a, a)",
-            "admission.priority.max_queued: must be greater than 0",
-            "admission.rate_limits.key.label: unknown label \"user\": define it in request_labels (known: tenant)",
-            "admission.rate_limits.default.tokens_per_minute: must be greater than 0",
-            "admission.rate_limits.tenants.t.requests_per_minute: must be greater than 0",
-            "admission.rate_limits.replicas: must be greater than 0",
-        ];
-        for w in want {
-            assert!(
-                errs.iter().any(|e| e.starts_with(w)),
-                "missing {w:?} in {errs:#?}"
-            );
-        }
-        assert_eq!(errs.len(), want.len(), "{errs:#?}");
-    }
-
-    #[test]
-    fn a_bad_header_name_is_refused() {
-        let errs = errors("{ priority: { header: 'x y', classes: [{ name: a }], default: a } }");
-        assert_eq!(
-            errs,
-            vec!["admission.priority.header: \"x y\" is not a header name".to_owned()]
-        );
     }
 }

@@ -184,7 +184,8 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
     if cfg.models.is_empty() {
         push("models".into(), "at least one model is required".into());
     }
-    crate::admission::check(cfg, &mut push);
+    let labels: Vec<&str> = cfg.request_labels.keys().map(String::as_str).collect();
+    crate::admission::check(&cfg.admission, &labels, &mut push);
     crate::protocols::validate_path_routes(cfg, &mut push);
 
     if errs.is_empty() {
