@@ -143,7 +143,13 @@ async fn proxy(
     let mut slot = Some(slot);
     let prefix = backend.prefix_of(&body);
     loop {
-        let exclude = exclude_for(pin.as_ref(), &backend, &variant.members, &tried, Instant::now());
+        let exclude = exclude_for(
+            pin.as_ref(),
+            &backend,
+            &variant.members,
+            &tried,
+            Instant::now(),
+        );
         let now = Instant::now();
         let chosen = match backend.choose(&variant.members, &exclude, now, prefix) {
             // Every endpoint saturated: wait in the priority class's queue (`admission`).
@@ -193,14 +199,36 @@ async fn proxy(
         *exchange.admission() = crate::admission::Ticket::new(wake, charge.take());
         let tried_once = if plan.upgrade {
             let up = &mut client_side;
-            upgrade::attempt(&backend, idx, &parts, request_id, exchange, total_deadline, up).await
+            upgrade::attempt(
+                &backend,
+                idx,
+                &parts,
+                request_id,
+                exchange,
+                total_deadline,
+                up,
+            )
+            .await
         } else {
             let body = body.clone();
-            attempt(&backend, idx, &parts, body, request_id, exchange, total_deadline).await
+            attempt(
+                &backend,
+                idx,
+                &parts,
+                body,
+                request_id,
+                exchange,
+                total_deadline,
+            )
+            .await
         };
         let failed = match tried_once {
             Ok(mut resp) => {
-                if plan.pinned.as_ref().is_some_and(|c| c.kind == CallKind::Prompt) {
+                if plan
+                    .pinned
+                    .as_ref()
+                    .is_some_and(|c| c.kind == CallKind::Prompt)
+                {
                     let url = &backend.endpoints[idx].state.url;
                     let prompts = &table.path_routes.prompts;
                     resp = dispatch::remember_prompt(resp, url, prompts).await?;

@@ -330,11 +330,17 @@ fn access_log_and_tracing_changes_are_refused_until_restart() {
     assert!(restart_only(&current, &same).is_ok());
     let logged = Config::from_yaml(&format!("{base}access_log: {{ enabled: true }}\n")).unwrap();
     let err = restart_only(&current, &logged).unwrap_err().to_string();
-    assert!(err.contains("access_log: access-log settings change only on restart"), "{err}");
+    assert!(
+        err.contains("access_log: access-log settings change only on restart"),
+        "{err}"
+    );
     let traced = Config::from_yaml(&format!(
         "{base}tracing: {{ otlp: {{ endpoint: 'http://127.0.0.1:4318/v1/traces' }} }}\n"
     ))
     .unwrap();
     let err = restart_only(&current, &traced).unwrap_err().to_string();
-    assert!(err.contains("tracing: tracing settings change only on restart"), "{err}");
+    assert!(
+        err.contains("tracing: tracing settings change only on restart"),
+        "{err}"
+    );
 }
