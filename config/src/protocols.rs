@@ -10,8 +10,6 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::Config;
-
 /// Prefixes the gateway serves itself; a path route may not take them or a path under them.
 pub const RESERVED_PREFIXES: [&str; 2] = ["/v1", "/v2/models"];
 
@@ -56,16 +54,20 @@ pub fn under_prefix(path: &str, prefix: &str) -> bool {
     }
 }
 
-/// Problems of `path_routes`, each with its path in the config.
-pub(crate) fn validate_path_routes(cfg: &Config, push: &mut impl FnMut(String, String)) {
+/// Problems of `path_routes`, each with its path in the config; `models` are the names of the
+/// configured models, sorted.
+pub(crate) fn validate_path_routes(
+    routes: &[PathRoute],
+    models: &[&str],
+    push: &mut impl FnMut(String, String),
+) {
     // (config path, prefix) of every prefix taken so far.
     let mut taken: Vec<(String, String)> = Vec::new();
     let mut comfy: Option<String> = None;
-    for (i, r) in cfg.path_routes.iter().enumerate() {
+    for (i, r) in routes.iter().enumerate() {
         let path = format!("path_routes[{i}]");
-        if !cfg.models.iter().any(|m| m.name == r.model) {
-            let mut known: Vec<&str> = cfg.models.iter().map(|m| m.name.as_str()).collect();
-            known.sort_unstable();
+        if models.binary_search(&r.model.as_str()).is_err() {
+            let known = models;
             push(
                 format!("{path}.model"),
                 format!("unknown model {:?} (known: {})", r.model, known.join(", ")),
@@ -149,78 +151,4 @@ fn check_prefix(p: &str) -> Result<(), &'static str> {
         return Err("must not have . or .. segments");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    fn errors(routes: &str) -> Vec<String> {
-        let yaml = format!(
-            "listeners: {{ data: {{ address: '127.0.0.1:0' }}, admin: {{ address: '127.0.0.1:0' }} }}\n\
-             backends: [{{ name: b, endpoints: [{{url: 'http://127.0.0.1:1'}}] }}]\n\
-             models: [{{ name: sd, backend: b }}, {{ name: comfy, backend: b }}]\n\
-             path_routes: {routes}\n"
-        );
-        match Config::from_yaml(&yaml) {
-            Ok(_) => Vec::new(),
-            Err(e) => e.0.iter().map(ToString::to_string).collect(),
-        }
-    }
-
-    #[test]
-    fn prefixes_match_on_segment_boundaries() {
-        assert!(under_prefix("/sdapi/v1/txt2img", "/sdapi/v1"));
-        assert!(under_prefix("/sdapi/v1", "/sdapi/v1/"));
-        assert!(under_prefix("/sdapi/v1/", "/sdapi/v1"));
-        assert!(!under_prefix("/sdapi/v10", "/sdapi/v1"));
-        assert!(!under_prefix("/sdapi", "/sdapi/v1"));
-    }
-
-    #[test]
-    fn valid_routes_pass() {
-        let e = errors("[{prefix: /sdapi/v1, model: sd}, {kind: comfyui, model: comfy}]");
-        assert!(e.is_empty(), "{e:?}");
-    }
-
-    #[test]
-    fn unknown_models_and_bad_prefixes_are_named() {
-        let e = errors("[{prefix: sdapi, model: sd}, {prefix: /x, model: nope}, {model: sd}]");
-        assert_eq!(e.len(), 3, "{e:?}");
-        assert!(e[0].starts_with("path_routes[0].prefix: \"sdapi\" must start with /"));
-        assert!(e[1].starts_with("path_routes[1].model: unknown model \"nope\" (known: comfy, sd)"));
-        assert!(e[2].starts_with("path_routes[2].prefix: required"));
-        let e = errors("[{prefix: '/', model: sd}]");
-        assert!(e[0].contains("takes every path"), "{e:?}");
-    }
-
-    #[test]
-    fn overlaps_are_refused() {
-        let e = errors("[{prefix: /sdapi, model: sd}, {prefix: /sdapi/v1/, model: comfy}]");
-        assert_eq!(e.len(), 1, "{e:?}");
-        assert!(
-            e[0].contains(
-                "path_routes[1]: path \"/sdapi/v1\" overlaps \"/sdapi\" of path_routes[0]"
-            ),
-            "{e:?}"
-        );
-        let e = errors("[{prefix: /v1/images, model: sd}, {prefix: /v2, model: sd}]");
-        assert_eq!(e.len(), 2, "{e:?}");
-        assert!(e[0].contains("overlaps \"/v1\", which the gateway routes itself"));
-        assert!(e[1].contains("overlaps \"/v2/models\""));
-        let e = errors("[{kind: comfyui, model: comfy}, {prefix: /history/x, model: sd}]");
-        assert!(
-            e[0].contains("overlaps \"/history\" of path_routes[0]"),
-            "{e:?}"
-        );
-        let e = errors("[{kind: comfyui, model: comfy}, {kind: comfyui, model: sd}]");
-        assert!(
-            e[0].contains("path_routes[1].kind: a second comfyui route"),
-            "{e:?}"
-        );
-        let e = errors("[{kind: comfyui, model: comfy, prefix: /c}]");
-        assert!(e[0].contains("not allowed with kind: comfyui"), "{e:?}");
-    }
 }

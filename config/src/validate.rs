@@ -186,7 +186,9 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigErrors> {
     }
     let labels: Vec<&str> = cfg.request_labels.keys().map(String::as_str).collect();
     crate::admission::check(&cfg.admission, &labels, &mut push);
-    crate::protocols::validate_path_routes(cfg, &mut push);
+    let mut models: Vec<&str> = cfg.models.iter().map(|m| m.name.as_str()).collect();
+    models.sort_unstable();
+    crate::protocols::validate_path_routes(&cfg.path_routes, &models, &mut push);
 
     if errs.is_empty() {
         Ok(())
