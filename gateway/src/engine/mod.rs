@@ -85,3 +85,6 @@ pub fn state_json(
         None => serde_json::Value::Null,
     }
 }
+
+#[cfg(test)]
+mod tests;
