@@ -3,6 +3,7 @@
 
 mod ids;
 mod multipart;
+mod response_shape;
 mod responses;
 mod responses_stream;
 mod score;

@@ -19,7 +19,7 @@ use crate::sim::inflight::InFlight;
 use crate::sim::stream::dropped;
 use crate::sim::words::{output_text, token_text};
 
-use super::responses::Shape;
+use super::response_shape::Shape;
 
 /// The events of one streamed response.
 pub struct ResponsesStream {
