@@ -254,9 +254,3 @@ fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
         ExitCode::SUCCESS
     })
 }
-
-/// mimalloc instead of the system allocator: the request path allocates and frees small
-/// buffers and header maps per request, and glibc's malloc/free took about a sixth of the
-/// gateway's CPU time per request (benches/README.md, "Side by side with nginx and HAProxy").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
