@@ -12,8 +12,7 @@ pub fn multi_thread() -> io::Result<Runtime> {
 /// The runtime of a proxy: one worker per CPU the process may use (its affinity mask and
 /// cgroup quota, as [`std::thread::available_parallelism`] reads them). With one CPU it is a
 /// runtime on the calling thread: the same work without the work-stealing scheduler's shared
-/// queues, cross-thread wake-ups and idle-worker parking, which cost about a tenth of a
-/// proxied request's CPU time there (benches/README.md, "Side by side with nginx and HAProxy").
+/// queues and idle-worker parking, which have nothing to balance on one CPU.
 pub fn proxy() -> io::Result<Runtime> {
     match std::thread::available_parallelism() {
         Ok(n) if n.get() == 1 => current_thread(),
