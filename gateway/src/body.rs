@@ -259,6 +259,7 @@ impl Exchange {
             .and_then(|u| u.completion_tokens)
             .unwrap_or(self.token_events);
         m.tokens(self.usage.and_then(|u| u.prompt_tokens), output);
+        m.bytes(self.hooks.bytes_in, self.hooks.bytes_out);
         if let (Some(first), Some(last)) = (self.first_token, self.last_token) {
             m.ttft((first - self.start).as_secs_f64());
             if output >= 2 {

@@ -194,6 +194,7 @@ async fn proxy(
         let mut exchange = Exchange::new(route.clone(), decision.variant, pos, guard, start);
         exchange.hold(slot.take());
         exchange.hooks().start(ready, obs.take());
+        exchange.hooks().bytes_in = body.len() as u64;
         exchange.set_metering(plan.metering);
         let wake = table.admission.queue(&backend.name).cloned();
         *exchange.admission() = crate::admission::Ticket::new(wake, charge.take());

@@ -51,6 +51,7 @@ async fn kserve_v2_is_routed_by_path_with_a_canary_split() {
     let infer = r#"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1.0,2.0]}]}"#;
     let mut seen: HashMap<String, u32> = HashMap::new();
     let n = 200;
+    let mut response_bytes = 0;
     for i in 0..n {
         let path = if i % 2 == 0 {
             "/v2/models/resnet/infer"
@@ -69,6 +70,7 @@ async fn kserve_v2_is_routed_by_path_with_a_canary_split() {
         let out = r.json();
         assert_eq!(out["model_name"], "resnet", "{out}");
         *seen.entry(header(&r, "x-infergate-variant")).or_default() += 1;
+        response_bytes += r.body().len();
     }
     let canary_share = f64::from(seen["canary"]) / f64::from(n);
     // 30 % of 200: a binomial standard deviation is 3.2 %; ±12 % is beyond 3.5 sigma.
@@ -77,8 +79,10 @@ async fn kserve_v2_is_routed_by_path_with_a_canary_split() {
     // Metadata and readiness are routed by the path too; an unknown model is 404.
     let r = get(gw.data, "/v2/models/resnet/ready").await;
     assert_eq!(r.status, StatusCode::OK);
+    response_bytes += r.body().len();
     let r = get(gw.data, "/v2/models/resnet").await;
     assert_eq!(r.status, StatusCode::OK);
+    response_bytes += r.body().len();
     assert_eq!(r.json()["name"], "resnet");
     let r = post(gw.data, "/v2/models/nope/infer", infer).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -110,6 +114,16 @@ async fn kserve_v2_is_routed_by_path_with_a_canary_split() {
             &[("model", "resnet")]
         ),
         0.0
+    );
+    // Body bytes, both ways: every infer body went up, every answer came back.
+    let bytes = |name: &str| metric_sum(&text, name, &[("model", "resnet")]);
+    assert_eq!(
+        bytes("infergate_request_bytes_total"),
+        (infer.len() * n as usize) as f64
+    );
+    assert_eq!(
+        bytes("infergate_response_bytes_total"),
+        response_bytes as f64
     );
 }
 

@@ -12,6 +12,8 @@ use super::Observation;
 pub struct ExchangeHooks {
     /// The request's record, when access logs or traces are on.
     pub obs: Option<Box<Observation>>,
+    /// Request body bytes sent upstream (the body read from the client).
+    pub bytes_in: u64,
     /// Response body bytes passed to the client.
     pub bytes_out: u64,
     /// The response status passed to the client.

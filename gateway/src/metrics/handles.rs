@@ -29,6 +29,8 @@ pub struct VariantMetrics {
     duration: OnceLock<Histogram>,
     input_tokens: OnceLock<IntCounter>,
     output_tokens: OnceLock<IntCounter>,
+    request_bytes: OnceLock<IntCounter>,
+    response_bytes: OnceLock<IntCounter>,
 }
 
 impl VariantMetrics {
@@ -41,6 +43,8 @@ impl VariantMetrics {
             duration: OnceLock::new(),
             input_tokens: OnceLock::new(),
             output_tokens: OnceLock::new(),
+            request_bytes: OnceLock::new(),
+            response_bytes: OnceLock::new(),
         }
     }
 
@@ -125,6 +129,15 @@ impl RouteMetrics {
             counter(&v.input_tokens, &v.families.input_tokens, &labels).inc_by(p);
         }
         counter(&v.output_tokens, &v.families.output_tokens, &labels).inc_by(output);
+    }
+
+    /// Body bytes of one request: sent upstream (`request`) and passed to the client
+    /// (`response`).
+    pub fn bytes(&self, request: u64, response: u64) {
+        let v = &self.variant;
+        let labels = v.label_refs();
+        counter(&v.request_bytes, &v.families.request_bytes, &labels).inc_by(request);
+        counter(&v.response_bytes, &v.families.response_bytes, &labels).inc_by(response);
     }
 
     /// `infergate_gateway_overhead_seconds` (one series for the whole gateway).

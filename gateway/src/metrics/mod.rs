@@ -40,6 +40,8 @@ pub(crate) struct Families {
     pub duration: HistogramVec,
     pub input_tokens: IntCounterVec,
     pub output_tokens: IntCounterVec,
+    pub request_bytes: IntCounterVec,
+    pub response_bytes: IntCounterVec,
     /// model, backend, variant, endpoint (opt-in)
     pub endpoint_ttft: HistogramVec,
     pub endpoint_tpot: HistogramVec,
@@ -149,6 +151,18 @@ impl Metrics {
                 &r,
                 "infergate_output_tokens_total",
                 "Output tokens, from the upstream's usage, else the count of token events.",
+                VARIANT_LABELS,
+            )?,
+            request_bytes: counters(
+                &r,
+                "infergate_request_bytes_total",
+                "Request body bytes of requests sent to an upstream.",
+                VARIANT_LABELS,
+            )?,
+            response_bytes: counters(
+                &r,
+                "infergate_response_bytes_total",
+                "Response body bytes passed to the client (for a WebSocket, the bytes sent to the client).",
                 VARIANT_LABELS,
             )?,
             endpoint_ttft: hist(
@@ -288,7 +302,12 @@ impl Metrics {
         for h in [&f.ttft, &f.tpot, &f.duration] {
             let _ = h.remove_label_values(&labels);
         }
-        for c in [&f.input_tokens, &f.output_tokens] {
+        for c in [
+            &f.input_tokens,
+            &f.output_tokens,
+            &f.request_bytes,
+            &f.response_bytes,
+        ] {
             let _ = c.remove_label_values(&labels);
         }
     }
