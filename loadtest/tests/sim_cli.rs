@@ -3,48 +3,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/sim_bin.rs"]
+mod sim_bin;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use sim_bin::*;
 
 use common::*;
 use http::StatusCode;
 use infergate_loadtest::sim::INSTANCE_HEADER;
 use serde_json::json;
-
-const BIN: &str = env!("CARGO_BIN_EXE_infergate-sim");
-
-/// Kills the child if a test fails before it exits.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(extra: &[&str]) -> (Guard, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim_end()
-        .strip_prefix("infergate-sim listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .parse()
-        .unwrap();
-    (Guard(child), addr)
-}
 
 #[tokio::test]
 async fn kv_model_metric_sets_and_instance_flags_apply() {
