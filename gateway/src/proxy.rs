@@ -151,7 +151,16 @@ async fn proxy(
             Instant::now(),
         );
         let now = Instant::now();
-        let chosen = match backend.choose(&variant.members, &exclude, now, prefix) {
+        // On engine state, every endpoint can be saturated while one can still be chosen: with
+        // priority classes, such a request queues first (`admission::saturated`).
+        let queue_first = table.admission.queue(&backend.name).is_some()
+            && crate::admission::saturated(&backend, &variant.members, &exclude, now);
+        let direct = if queue_first {
+            None
+        } else {
+            backend.choose(&variant.members, &exclude, now, prefix)
+        };
+        let chosen = match direct {
             // Every endpoint saturated: wait in the priority class's queue (`admission`).
             None => match (table.admission)
                 .wait(
@@ -163,6 +172,10 @@ async fn proxy(
                 )
                 .await
             {
+                // Saturation passed between the two looks: choose as usual.
+                Ok(None) if queue_first => {
+                    backend.choose(&variant.members, &exclude, Instant::now(), prefix)
+                }
                 Ok(place) => {
                     // Time queued for capacity is not the gateway's overhead.
                     ready = Instant::now();

@@ -257,3 +257,47 @@ async fn the_class_can_come_from_a_request_label() {
     );
     waiter.abort();
 }
+
+/// A backend whose balancer reads engine state: saturated when every endpoint's fresh reading
+/// is past a threshold while this gateway has a request on it; not when the reading is stale,
+/// below the thresholds, or nothing of ours is in flight there.
+#[tokio::test(start_paused = true)]
+async fn engine_state_past_the_thresholds_saturates_a_variant() {
+    let cfg = Config::from_yaml(
+        "listeners: { data: { address: '127.0.0.1:0' }, admin: { address: '127.0.0.1:0' } }\n\
+         backends: [{ name: b, endpoints: [{ url: 'http://127.0.0.1:1' }, { url: 'http://127.0.0.1:2' }], \
+           balancer: { policy: model_aware, queue_threshold: 4, kv_threshold: 0.9, stale_after: 1s } }]\n\
+         models: [{ name: m, backend: b }]\n\
+         admission: { priority: { header: x-priority, classes: [{ name: high }], default: high } }\n",
+    )
+    .unwrap();
+    let t = compiler().compile(&Arc::new(cfg)).unwrap();
+    let route = t.route("m").unwrap().clone();
+    let members = &route.variants[0].members;
+    let backend = route.variants[0].backend.clone();
+    let now = Instant::now();
+    let sample = |queue, kv| crate::endpoint::EngineSample {
+        queue,
+        running: 1,
+        kv,
+    };
+    let eps = &backend.endpoints;
+    // No readings yet, nothing in flight: not saturated.
+    assert!(!saturated(&backend, members, &[], now));
+    eps[0].state.engine.set(sample(9, 0.5), now);
+    eps[1].state.engine.set(sample(0, 0.95), now);
+    // Past the thresholds, but no request of ours on them: no release would come.
+    assert!(!saturated(&backend, members, &[], now));
+    let (_, g0) = backend.pick(members, &[1], now).unwrap();
+    let (_, g1) = backend.pick(members, &[0], now).unwrap();
+    assert!(saturated(&backend, members, &[], now));
+    // One endpoint below both thresholds: it has room.
+    eps[1].state.engine.set(sample(1, 0.2), now);
+    assert!(!saturated(&backend, members, &[], now));
+    eps[1].state.engine.set(sample(4, 0.2), now);
+    assert!(saturated(&backend, members, &[], now));
+    // Stale readings say nothing.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(!saturated(&backend, members, &[], Instant::now()));
+    drop((g0, g1));
+}
