@@ -17,10 +17,7 @@ use crate::backend::BackendRt;
 /// usable endpoint.
 pub fn saturated(backend: &BackendRt, members: &[usize], exclude: &[usize], now: Instant) -> bool {
     let limit = backend.max_in_flight;
-    let engine = backend
-        .scheduler
-        .as_deref()
-        .filter(|s| s.scrape.is_some());
+    let engine = backend.scheduler.as_deref().filter(|s| s.scrape.is_some());
     if limit.is_none() && engine.is_none() {
         return false;
     }
@@ -37,8 +34,7 @@ pub fn saturated(backend: &BackendRt, members: &[usize], exclude: &[usize], now:
             let at_limit = limit.is_some_and(|l| in_flight >= l);
             let engine_full = engine.is_some_and(|s| {
                 in_flight > 0
-                    && e
-                        .state
+                    && e.state
                         .engine
                         .fresh(now, s.stale_after)
                         .is_some_and(|r| r.queue >= s.queue_threshold || r.kv >= s.kv_threshold)
