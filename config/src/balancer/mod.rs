@@ -11,7 +11,7 @@ use crate::units::{ByteSize, Dur};
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Balancer {
-    /// `p2c` (default), `least_latency` or `model_aware`.
+    /// `p2c` (default), `least_latency`, `model_aware` or `round_robin`.
     pub policy: Policy,
     /// Send requests that share a prompt prefix to the same endpoint (combines with any
     /// policy). Default: off.
@@ -119,6 +119,8 @@ pub enum Policy {
     LeastLatency,
     /// A weighted score over the engine's queue, KV-cache use and in-flight requests.
     ModelAware,
+    /// The endpoints in turn (a baseline: reads no load).
+    RoundRobin,
 }
 
 /// Weights of the `model_aware` score: `queue × waiting + kv × kv_use × 10 + in_flight ×

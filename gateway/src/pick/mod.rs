@@ -12,6 +12,7 @@ mod affinity;
 mod latency;
 mod model_aware;
 mod p2c;
+mod round_robin;
 
 use infergate_config::Policy;
 use rand::Rng;
@@ -54,6 +55,9 @@ impl BackendRt {
         }
         match s.policy {
             Policy::P2c => self.p2c_choice(members, exclude, now),
+            Policy::RoundRobin => self
+                .round_robin(s, members, exclude, now)
+                .or_else(|| self.p2c_choice(members, exclude, now)),
             Policy::LeastLatency => self
                 .least_latency(members, exclude, now)
                 .or_else(|| self.p2c_choice(members, exclude, now)),

@@ -3,6 +3,7 @@
 //! [`crate::pick`]; the engine-state scraper ([`crate::engine`]) reads [`ScrapeSettings`].
 
 use std::fmt;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ pub struct Scheduler {
     pub affinity: Option<Affinity>,
     pub scrape: Option<Arc<ScrapeSettings>>,
     pub reason_header: bool,
+    /// `round_robin`'s counter: the next turn.
+    pub turn: AtomicUsize,
 }
 
 /// Prefix affinity of a backend, with the ring over its endpoints.
@@ -118,6 +121,7 @@ impl Scheduler {
             affinity,
             scrape,
             reason_header: b.reason_header,
+            turn: AtomicUsize::new(0),
         }
     }
 }
@@ -127,6 +131,8 @@ impl Scheduler {
 pub enum Reason {
     /// Power of two choices on in-flight requests.
     P2c { in_flight: u32 },
+    /// The next endpoint in turn.
+    RoundRobin { in_flight: u32 },
     /// Power of two choices on peak-EWMA latency × (in-flight + 1).
     LeastLatency { cost_ms: f64, in_flight: u32 },
     /// The lowest `model_aware` score among the candidates.
@@ -147,6 +153,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Reason::P2c { in_flight } => write!(f, "p2c in_flight={in_flight}"),
+            Reason::RoundRobin { in_flight } => write!(f, "round_robin in_flight={in_flight}"),
             Reason::LeastLatency { cost_ms, in_flight } => {
                 write!(
                     f,
