@@ -50,8 +50,13 @@ fn bad_values_are_reported_with_their_path() {
     ] {
         assert!(err.contains(want), "{want} not in {err}");
     }
-    let unknown = Config::from_yaml(&yaml("{ policy: round_robin }"))
+    let unknown = Config::from_yaml(&yaml("{ policy: least_connections }"))
         .unwrap_err()
         .to_string();
-    assert!(unknown.contains("round_robin"), "{unknown}");
+    assert!(unknown.contains("least_connections"), "{unknown}");
+    let rr = Config::from_yaml(&yaml("{ policy: round_robin }")).unwrap();
+    assert_eq!(
+        rr.backends[0].balancer.as_ref().unwrap().policy,
+        crate::Policy::RoundRobin
+    );
 }
