@@ -20,7 +20,7 @@
 //!    request's estimate, or answer 429 ([`admission`]).
 //! 6. **Pick** ([`pick`]): the backend's scheduler among the variant's endpoints that are not
 //!    ejected and not yet tried: power of two choices on in-flight requests by default, or
-//!    `least_latency`, `model_aware` on the engine state [`engine`] scrapes, and prefix
+//!    `least_latency`, `round_robin`, `model_aware` on the engine state [`engine`] scrapes, and prefix
 //!    affinity ([`prefix`]); the in-flight guard is taken here. When every endpoint is
 //!    saturated, the request waits in its priority class's queue for a place handed over on
 //!    release, or is shed with 429 ([`admission`]).
