@@ -42,12 +42,62 @@ pub struct Usage {
     pub completion_tokens: Option<u64>,
 }
 
-/// State kept across the frames of one response.
+/// The lines of an event stream, frame by frame. Only an incomplete line is kept across
+/// frames, at most `max_line` bytes; a longer line is skipped whole.
 #[derive(Debug)]
-pub struct SseParser {
+pub struct SseLines {
     partial: Vec<u8>,
     skipping: bool,
     max_line: usize,
+}
+
+impl SseLines {
+    pub fn new(max_line: usize) -> Self {
+        SseLines {
+            partial: Vec::new(),
+            skipping: false,
+            max_line,
+        }
+    }
+
+    /// Feeds one body frame; `on_line` is called for each complete line, in order, without its
+    /// `\n` (a `\r` before it is left in place).
+    pub fn feed(&mut self, mut chunk: &[u8], mut on_line: impl FnMut(&[u8])) {
+        while let Some(nl) = memchr::memchr(b'\n', chunk) {
+            let (line, rest) = chunk.split_at(nl);
+            chunk = rest.get(1..).unwrap_or_default();
+            if self.skipping {
+                self.skipping = false;
+                self.partial.clear();
+                continue;
+            }
+            if self.partial.is_empty() {
+                on_line(line);
+            } else if self.partial.len() + line.len() <= self.max_line {
+                let mut joined = std::mem::take(&mut self.partial);
+                joined.extend_from_slice(line);
+                on_line(&joined);
+                joined.clear();
+                self.partial = joined;
+            } else {
+                self.partial.clear();
+            }
+        }
+        if !chunk.is_empty() && !self.skipping {
+            if self.partial.len() + chunk.len() > self.max_line {
+                self.partial.clear();
+                self.skipping = true;
+            } else {
+                self.partial.extend_from_slice(chunk);
+            }
+        }
+    }
+}
+
+/// State kept across the frames of one response.
+#[derive(Debug)]
+pub struct SseParser {
+    lines: SseLines,
     /// The last `usage` seen.
     pub usage: Option<Usage>,
 }
@@ -66,80 +116,54 @@ impl SseParser {
     /// A parser that keeps at most `max_line` bytes of an incomplete line across frames.
     pub fn with_max_line(max_line: usize) -> Self {
         SseParser {
-            partial: Vec::new(),
-            skipping: false,
-            max_line,
+            lines: SseLines::new(max_line),
             usage: None,
         }
     }
 
     /// Feeds one body frame; `on_event` is called for each complete `data:` line, in order.
-    pub fn feed(&mut self, mut chunk: &[u8], mut on_event: impl FnMut(Event)) {
-        while let Some(nl) = memchr::memchr(b'\n', chunk) {
-            let (line, rest) = chunk.split_at(nl);
-            chunk = rest.get(1..).unwrap_or_default();
-            if self.skipping {
-                self.skipping = false;
-                self.partial.clear();
-                continue;
-            }
-            if self.partial.is_empty() {
-                self.line(line, &mut on_event);
-            } else if self.partial.len() + line.len() <= self.max_line {
-                let mut joined = std::mem::take(&mut self.partial);
-                joined.extend_from_slice(line);
-                self.line(&joined, &mut on_event);
-                joined.clear();
-                self.partial = joined;
-            } else {
-                self.partial.clear();
-            }
-        }
-        if !chunk.is_empty() && !self.skipping {
-            if self.partial.len() + chunk.len() > self.max_line {
-                self.partial.clear();
-                self.skipping = true;
-            } else {
-                self.partial.extend_from_slice(chunk);
-            }
-        }
+    pub fn feed(&mut self, chunk: &[u8], mut on_event: impl FnMut(Event)) {
+        let usage = &mut self.usage;
+        self.lines
+            .feed(chunk, |line| data_line(line, usage, &mut on_event));
     }
+}
 
-    fn line(&mut self, line: &[u8], on_event: &mut impl FnMut(Event)) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(data) = line.strip_prefix(b"data:") else {
-            return;
-        };
-        let data = data.strip_prefix(b" ").unwrap_or(data);
-        if data.is_empty() {
-            return;
-        }
-        if data == b"[DONE]" {
-            on_event(Event::Done);
-            return;
-        }
-        // Only an object is a payload: the derived `Deserialize` would read a list by position.
-        let object = data
-            .iter()
-            .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-            .is_some_and(|&b| b == b'{');
-        let ev = match serde_json::from_slice::<Payload>(data) {
-            Ok(p) if object => p,
-            _ => {
-                on_event(Event::Other);
-                return;
-            }
-        };
-        if let Some(u) = ev.usage.0 {
-            self.usage = Some(u);
-        }
-        if let Some(msg) = ev.error {
-            on_event(Event::Error(msg.0));
-        } else if ev.choices.0 {
-            on_event(Event::Token);
-        } else {
+/// One line of an OpenAI stream: a `data:` payload becomes an event; its `usage` is kept.
+fn data_line(line: &[u8], usage: &mut Option<Usage>, on_event: &mut impl FnMut(Event)) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(data) = line.strip_prefix(b"data:") else {
+        return;
+    };
+    let data = data.strip_prefix(b" ").unwrap_or(data);
+    if data.is_empty() {
+        return;
+    }
+    if data == b"[DONE]" {
+        on_event(Event::Done);
+        return;
+    }
+    // Only an object is a payload: the derived `Deserialize` would read a list by position.
+    let object = data
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .is_some_and(|&b| b == b'{');
+    let ev = match serde_json::from_slice::<Payload>(data) {
+        Ok(p) if object => p,
+        _ => {
             on_event(Event::Other);
+            return;
         }
+    };
+    if let Some(u) = ev.usage.0 {
+        *usage = Some(u);
+    }
+    if let Some(msg) = ev.error {
+        on_event(Event::Error(msg.0));
+    } else if ev.choices.0 {
+        on_event(Event::Token);
+    } else {
+        on_event(Event::Other);
     }
 }
 
@@ -396,7 +420,7 @@ mod tests {
         p.feed(b"data: ", |e| out.push(e));
         p.feed(&big, |e| out.push(e));
         p.feed(&big, |e| out.push(e));
-        assert!(p.partial.len() <= MAX_LINE);
+        assert!(p.lines.partial.len() <= MAX_LINE);
         p.feed(b"\ndata: [DONE]\n", |e| out.push(e));
         assert_eq!(out, vec![Event::Done]);
     }

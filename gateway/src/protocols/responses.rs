@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use infergate_wire::sse::Usage;
+use infergate_wire::sse::{SseLines, Usage};
 use serde::Deserialize;
 
 /// Event types that carry a token.
@@ -33,9 +33,7 @@ const FINAL_EVENTS: [&str; 3] = [
 /// frames, at most `max_line` bytes (a longer line is skipped and not counted).
 #[derive(Debug)]
 pub struct ResponsesSse {
-    partial: Vec<u8>,
-    skipping: bool,
-    max_line: usize,
+    lines: SseLines,
     pub usage: Option<Usage>,
 }
 
@@ -76,64 +74,39 @@ impl From<InputOutput> for Usage {
 impl ResponsesSse {
     pub fn new(max_line: usize) -> Self {
         ResponsesSse {
-            partial: Vec::new(),
-            skipping: false,
-            max_line,
+            lines: SseLines::new(max_line),
             usage: None,
         }
     }
 
     /// Reads one body frame; returns how many token events it completed.
-    pub fn observe(&mut self, mut chunk: &[u8]) -> u32 {
+    pub fn observe(&mut self, chunk: &[u8]) -> u32 {
         let mut tokens = 0;
-        while let Some(nl) = memchr::memchr(b'\n', chunk) {
-            let (line, rest) = chunk.split_at(nl);
-            chunk = &rest[1..];
-            if std::mem::take(&mut self.skipping) {
-                self.partial.clear();
-                continue;
-            }
-            if self.partial.is_empty() {
-                tokens += self.line(line);
-            } else if self.partial.len() + line.len() <= self.max_line {
-                let mut joined = std::mem::take(&mut self.partial);
-                joined.extend_from_slice(line);
-                tokens += self.line(&joined);
-                joined.clear();
-                self.partial = joined;
-            } else {
-                self.partial.clear();
-            }
-        }
-        if !chunk.is_empty() && !self.skipping {
-            if self.partial.len() + chunk.len() > self.max_line {
-                self.partial.clear();
-                self.skipping = true;
-            } else {
-                self.partial.extend_from_slice(chunk);
-            }
-        }
+        let usage = &mut self.usage;
+        self.lines
+            .feed(chunk, |line| tokens += event_line(line, usage));
         tokens
     }
+}
 
-    fn line(&mut self, line: &[u8]) -> u32 {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(data) = line.strip_prefix(b"data:") else {
-            return 0;
-        };
-        let Ok(ev) = serde_json::from_slice::<Event<'_>>(data) else {
-            return 0;
-        };
-        if TOKEN_EVENTS.contains(&ev.kind.as_ref()) {
-            return u32::from(ev.delta.is_some_and(|d| !d.is_empty()));
-        }
-        if FINAL_EVENTS.contains(&ev.kind.as_ref()) {
-            if let Some(u) = ev.response.and_then(|r| r.usage) {
-                self.usage = Some(u.into());
-            }
-        }
-        0
+/// One line of a Responses stream: 1 for a token event; a final event's usage is kept.
+fn event_line(line: &[u8], usage: &mut Option<Usage>) -> u32 {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(data) = line.strip_prefix(b"data:") else {
+        return 0;
+    };
+    let Ok(ev) = serde_json::from_slice::<Event<'_>>(data) else {
+        return 0;
+    };
+    if TOKEN_EVENTS.contains(&ev.kind.as_ref()) {
+        return u32::from(ev.delta.is_some_and(|d| !d.is_empty()));
     }
+    if FINAL_EVENTS.contains(&ev.kind.as_ref()) {
+        if let Some(u) = ev.response.and_then(|r| r.usage) {
+            *usage = Some(u.into());
+        }
+    }
+    0
 }
 
 /// The usage of a Responses usage object (`{input_tokens, output_tokens}`), if `object` is one.
