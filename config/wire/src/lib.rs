@@ -7,8 +7,10 @@
 //!   and the gateway reads.
 //! - [`openai`]: the OpenAI error body, `{"error":{...}}`, as a JSON response body and as the
 //!   SSE error event that ends a failed stream.
+//! - [`time`]: RFC 3339 UTC timestamps of the access log and the load tester's output.
 
 pub mod feed;
 mod object;
 pub mod openai;
 pub mod sse;
+pub mod time;

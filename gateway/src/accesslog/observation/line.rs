@@ -1,5 +1,6 @@
 //! The access-log line of a request.
 
+use infergate_wire::time::rfc3339_millis;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -9,7 +10,7 @@ use crate::trace::context::hex;
 impl Observation {
     pub(super) fn line<'a>(&'a self, f: &'a Finished, end: Instant) -> Line<'a> {
         Line {
-            time: rfc3339(self.clock.ns(self.start)),
+            time: rfc3339_millis(self.clock.ns(self.start)),
             request_id: &self.request_id,
             method: self.method.as_str(),
             path: &self.path,
@@ -62,43 +63,4 @@ pub(super) struct Line<'a> {
     bytes_in: u64,
     bytes_out: u64,
     trace_id: Option<String>,
-}
-
-/// `2026-01-02T03:04:05.678Z` of nanoseconds since the epoch.
-fn rfc3339(ns: u64) -> String {
-    let secs = ns / 1_000_000_000;
-    let millis = (ns / 1_000_000) % 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            rfc3339(1_709_251_199_123_000_000),
-            "2024-02-29T23:59:59.123Z"
-        );
-        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
-    }
 }

@@ -5,12 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use infergate_wire::time::rfc3339;
 use tokio::sync::watch;
 
 use crate::bench::client::{http_client, Ctx, Live, Target};
-use crate::bench::output::{
-    render_summary, rfc3339, write_csv, Config, Document, Step, SCHEMA_VERSION,
-};
+use crate::bench::output::{render_summary, write_csv, Config, Document, Step, SCHEMA_VERSION};
 use crate::bench::report;
 use crate::bench::runner::{run_steps, Load, Plan, Stop};
 use crate::bench::workload::{Dataset, Workload};
