@@ -14,5 +14,5 @@ pub use completion::completion;
 pub use embeddings::embeddings;
 pub use json::to_json;
 pub use models::model_list;
-pub use stamp::{unix_now, Stamp};
+pub use stamp::{response_id, unix_now, Stamp};
 pub use usage::Usage;

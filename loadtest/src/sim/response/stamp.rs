@@ -30,22 +30,29 @@ impl Stamp {
             Api::Chat => "chatcmpl",
             Api::Completion => "cmpl",
         };
-        if deterministic {
-            let rid: String = request_id
-                .unwrap_or("0")
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .take(64)
-                .collect();
-            Stamp {
-                id: format!("{prefix}-{rid}"),
-                created: DETERMINISTIC_CREATED,
-            }
-        } else {
-            Stamp {
-                id: format!("{prefix}-{:016x}", rand::random::<u64>()),
-                created: unix_now(),
-            }
+        Stamp {
+            id: response_id(prefix, deterministic, request_id),
+            created: if deterministic {
+                DETERMINISTIC_CREATED
+            } else {
+                unix_now()
+            },
         }
+    }
+}
+
+/// A random id with `prefix`, such as `chatcmpl-9a3b17db895b3ac7`, or in deterministic mode one
+/// built from the request id (or `0`): `chatcmpl-<request id>`.
+pub fn response_id(prefix: &str, deterministic: bool, request_id: Option<&str>) -> String {
+    if deterministic {
+        let rid: String = request_id
+            .unwrap_or("0")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(64)
+            .collect();
+        format!("{prefix}-{rid}")
+    } else {
+        format!("{prefix}-{:016x}", rand::random::<u64>())
     }
 }

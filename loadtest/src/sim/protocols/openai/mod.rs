@@ -1,7 +1,6 @@
 //! The other OpenAI paths vLLM serves: `/v1/responses`, `/v1/audio/transcriptions`,
 //! `/v1/rerank` and `/v1/score`.
 
-mod ids;
 mod multipart;
 mod response_shape;
 mod responses;

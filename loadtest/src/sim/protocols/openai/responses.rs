@@ -8,12 +8,12 @@ use crate::sim::error::ApiError;
 use crate::sim::inflight::InFlight;
 use crate::sim::reply;
 use crate::sim::request::count_tokens;
+use crate::sim::response::response_id;
 use crate::sim::response::{to_json, unix_now};
 use crate::sim::words::output_text;
 
 use super::super::context::{Ctx, Failure, Input, MakeJob};
 use super::super::reply::check_model;
-use super::ids::response_id;
 use super::response_shape::Shape;
 use super::responses_stream::ResponsesStream;
 

@@ -11,11 +11,11 @@ use crate::sim::embeddings::embed;
 use crate::sim::error::ApiError;
 use crate::sim::reply;
 use crate::sim::request::count_tokens;
+use crate::sim::response::response_id;
 use crate::sim::response::{to_json, unix_now};
 
 use super::super::context::{Ctx, Failure, Input, MakeJob};
 use super::super::reply::check_model;
-use super::ids::response_id;
 
 /// Length of the vectors scores are computed from.
 const DIMS: usize = 16;
