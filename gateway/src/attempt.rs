@@ -1,20 +1,22 @@
 //! One attempt on one endpoint, up to the commit point (the response head and its first body
 //! frame under the first-token deadline), and the response passed through after it.
 
-use std::error::Error as _;
+use std::future::Future as _;
+use std::pin::{pin, Pin};
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::backend::BackendRt;
 use crate::body::{Exchange, GatewayBody, ObservedBody};
 use crate::endpoint::Failure;
 use crate::error::{ErrorKind, ProxyError};
-use crate::headers::{strip_hop_by_hop, upstream_request};
+use crate::headers::{strip_hop_by_hop, upstream_request, UriForm};
 
 /// A failed attempt: the error, the endpoint failure it stands for, and, for a retryable
 /// status, the upstream's response so that it can be passed through when no retry follows.
@@ -45,7 +47,7 @@ pub async fn attempt(
     } else {
         ErrorKind::FirstTokenTimeout
     };
-    let mut upstream_req = upstream_request(parts, body, ep, request_id);
+    let mut upstream_req = upstream_request(parts, body, ep, request_id, UriForm::Origin);
     if let Some(o) = exchange.hooks().obs.as_mut() {
         o.attempt_started(&ep.state.url, upstream_req.headers_mut());
     }
@@ -59,17 +61,22 @@ pub async fn attempt(
         }))
     };
 
+    // One timer for the attempt: the first-token deadline for the head and the first frame,
+    // then the body's idle and total deadlines (`ObservedBody`).
+    let mut timer = Box::pin(sleep_until(first_deadline));
     // The request is handed to the connection now: the end of the overhead's first part.
     exchange.hooks().dispatched(Instant::now());
-    let resp = match timeout_at(first_deadline, backend.client.request(upstream_req)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return fail(exchange, classify(&e, &ep.state.url)),
-        Err(_) => {
+    let send = pin!(ep.pool.send(upstream_req));
+    let (resp, conn) = match before(timer.as_mut(), send).await {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return fail(exchange, e.to_proxy_error(&ep.state.url)),
+        None => {
             let msg = format!("{} sent no response in time", ep.state.url);
             return fail(exchange, ProxyError::new(first_kind, msg));
         }
     };
     exchange.set_ttfb(sent.elapsed());
+    exchange.keep_conn(conn);
     if let Some(o) = exchange.hooks().obs.as_mut() {
         o.attempt_status(resp.status().as_u16());
     }
@@ -92,14 +99,14 @@ pub async fn attempt(
     }
     // Commit at the first token: wait for the first body frame before answering.
     let first = if rparts.status.is_success() {
-        match timeout_at(first_deadline, incoming.frame()).await {
-            Ok(Some(Ok(f))) => Some(f),
-            Ok(None) => None,
-            Ok(Some(Err(e))) => {
+        match before(timer.as_mut(), pin!(incoming.frame())).await {
+            Some(Some(Ok(f))) => Some(f),
+            Some(None) => None,
+            Some(Some(Err(e))) => {
                 let msg = format!("{} failed before the first byte: {e}", ep.state.url);
                 return fail(exchange, ProxyError::new(ErrorKind::UpstreamFailed, msg));
             }
-            Err(_) => {
+            None => {
                 let msg = format!("{} sent no first event in time", ep.state.url);
                 return fail(exchange, ProxyError::new(first_kind, msg));
             }
@@ -114,7 +121,23 @@ pub async fn attempt(
         exchange,
         backend,
         total_deadline,
+        timer,
     ))
+}
+
+/// `fut`'s output, or `None` when `timer` fires first. `fut` is polled first, so a result that
+/// is ready wins over a deadline that passed. Takes `fut` pinned where it is, so that it is not
+/// held twice in the caller's future.
+fn before<'a, F: std::future::Future>(
+    mut timer: Pin<&'a mut Sleep>,
+    mut fut: Pin<&'a mut F>,
+) -> impl std::future::Future<Output = Option<F::Output>> + 'a {
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
 }
 
 /// Passes a response that was held back for a possible retry through to the client.
@@ -130,7 +153,8 @@ pub fn finish_response(
         None,
         exchange,
         backend,
-        deadline.max(Instant::now()),
+        deadline,
+        Box::pin(sleep_until(deadline)),
     )
 }
 
@@ -141,6 +165,7 @@ fn respond(
     exchange: Exchange,
     backend: &BackendRt,
     total_deadline: Instant,
+    timer: Pin<Box<Sleep>>,
 ) -> Response<GatewayBody> {
     let sse = rparts.status.is_success() && is_event_stream(&rparts.headers);
     strip_hop_by_hop(&mut rparts.headers);
@@ -157,6 +182,7 @@ fn respond(
         status,
         backend.timeouts.idle,
         total_deadline,
+        timer,
     );
     Response::from_parts(rparts, GatewayBody::Observed(Box::new(body)))
 }
@@ -166,47 +192,4 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
-}
-
-/// Maps an upstream client error to the gateway's error.
-pub(crate) fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> ProxyError {
-    let timed_out = {
-        let mut src = e.source();
-        let mut found = false;
-        while let Some(s) = src {
-            if s.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-            {
-                found = true;
-                break;
-            }
-            src = s.source();
-        }
-        found
-    };
-    let mut detail = String::new();
-    let mut src = e.source();
-    while let Some(s) = src {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        src = s.source();
-    }
-    if e.is_connect() {
-        if timed_out {
-            ProxyError::new(
-                ErrorKind::ConnectTimeout,
-                format!("connecting to {url} timed out"),
-            )
-        } else {
-            ProxyError::new(
-                ErrorKind::ConnectFailed,
-                format!("cannot connect to {url}{detail}"),
-            )
-        }
-    } else {
-        ProxyError::new(
-            ErrorKind::UpstreamFailed,
-            format!("request to {url} failed{detail}"),
-        )
-    }
 }

@@ -54,11 +54,16 @@ pub struct BackendRt {
     pub scheduler: Option<Box<Scheduler>>,
 }
 
-/// One upstream endpoint: its address split for building request URIs, and its shared state.
+/// One upstream endpoint: its address split for building request URIs, its shared state and
+/// its connection pool.
 pub struct EndpointRt {
     pub state: Arc<EndpointState>,
     pub scheme: Scheme,
     pub authority: Authority,
+    /// The `Host` header of its requests: the host, and the port unless the scheme's default.
+    pub host: http::HeaderValue,
+    /// The data path's connections to it, shared by the snapshots that have it.
+    pub pool: Arc<crate::pool::EndpointPool>,
     /// Path prefix without a trailing slash; empty for none.
     pub prefix: Box<str>,
     pub labels: infergate_config::Labels,

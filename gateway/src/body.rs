@@ -93,6 +93,9 @@ pub struct Exchange {
     metering: Metering,
     /// Admission's queue to wake on release and rate-limit charge to settle.
     admission: crate::admission::Ticket,
+    /// The upstream connection, given back to its pool when the response passed whole; else
+    /// dropped (closed) with the exchange.
+    conn: Option<crate::pool::Conn>,
 }
 
 impl Exchange {
@@ -120,6 +123,19 @@ impl Exchange {
             hooks: ExchangeHooks::default(),
             metering: Metering::OpenAi,
             admission: Default::default(),
+            conn: None,
+        }
+    }
+
+    /// Holds the attempt's upstream connection until its response has passed.
+    pub fn keep_conn(&mut self, conn: crate::pool::Conn) {
+        self.conn = Some(conn);
+    }
+
+    /// The response passed whole: its connection goes back to the pool.
+    fn release_conn(&mut self) {
+        if let Some(c) = self.conn.take() {
+            c.release();
         }
     }
 
@@ -342,12 +358,18 @@ pub struct ObservedBody {
     sse: bool,
     idle: Duration,
     total_deadline: Instant,
-    /// One timer for both deadlines: the earlier of the idle and total deadlines.
+    /// When the last frame arrived (or the body was made): the idle deadline counts from it.
+    last: Instant,
+    /// One timer for both deadlines. Never later than the earlier of them; a frame does not
+    /// move it: when it fires before the idle deadline (frames came since it was set) it is
+    /// set again, so that a stream of frames costs no timer work per frame.
     timer: Pin<Box<Sleep>>,
     done: bool,
 }
 
 impl ObservedBody {
+    /// `timer` may be the attempt's, at any deadline: it is moved to the idle or total
+    /// deadline when later.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         inner: Incoming,
@@ -357,6 +379,7 @@ impl ObservedBody {
         status: StatusCode,
         idle: Duration,
         total_deadline: Instant,
+        mut timer: Pin<Box<Sleep>>,
     ) -> Self {
         let observer = if exchange.metering == Metering::Untokenized {
             Observer::Untokenized
@@ -371,6 +394,10 @@ impl ObservedBody {
         let now = Instant::now();
         exchange.hooks.status = Some(status);
         exchange.hooks.upstream_first(now);
+        let due = (now + idle).min(total_deadline);
+        if timer.deadline() > due {
+            timer.as_mut().reset(due);
+        }
         let mut body = ObservedBody {
             inner,
             first,
@@ -380,12 +407,14 @@ impl ObservedBody {
             sse,
             idle,
             total_deadline,
-            timer: Box::pin(tokio::time::sleep_until((now + idle).min(total_deadline))),
+            last: now,
+            timer,
             done: false,
         };
         // An empty body (KServe's `ready`, a 204) ends here: with a known length of 0 the
         // server may never poll it, and it would count as cancelled when dropped.
         if body.first.is_none() && body.inner.is_end_stream() {
+            body.exchange.release_conn();
             body.end(Outcome::for_status(status));
         }
         body
@@ -397,13 +426,12 @@ impl ObservedBody {
             let now = Instant::now();
             self.exchange.client_frame(data.len(), now);
             self.exchange.tokens(events, now);
-            self.timer
-                .as_mut()
-                .reset((now + self.idle).min(self.total_deadline));
+            self.last = now;
         }
         // A body of known length may be dropped by the server as soon as its last byte is
         // written, without being polled to its end: finish here when nothing is left.
         if self.first.is_none() && self.inner.is_end_stream() {
+            self.exchange.release_conn();
             self.end(Outcome::for_status(self.status));
         }
         Poll::Ready(Some(Ok(frame)))
@@ -464,12 +492,20 @@ impl Body for ObservedBody {
                 &format!("upstream failed mid-response: {e}"),
             ),
             Poll::Ready(None) => {
+                this.exchange.release_conn();
                 this.end(Outcome::for_status(this.status));
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                if this.timer.as_mut().poll(cx).is_ready() {
-                    if Instant::now() >= this.total_deadline {
+                while this.timer.as_mut().poll(cx).is_ready() {
+                    // Frames came since the timer was set: wait for the idle deadline they moved.
+                    let now = Instant::now();
+                    let due = (this.last + this.idle).min(this.total_deadline);
+                    if now < due {
+                        this.timer.as_mut().reset(due);
+                        continue;
+                    }
+                    if now >= this.total_deadline {
                         return this.fail(
                             Outcome::TimeoutTotal,
                             "upstream_timeout",

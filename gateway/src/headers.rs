@@ -35,12 +35,24 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("0"))
 }
 
-/// The request sent to endpoint `ep`: the client's head without hop-by-hop headers.
+/// How the request line names its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UriForm {
+    /// `/path?query`, for a connection of the endpoint's own pool.
+    Origin,
+    /// `http://host:port/path?query`, for hyper-util's pooled client, which picks the
+    /// connection by it.
+    Absolute,
+}
+
+/// The request sent to endpoint `ep`: the client's head without hop-by-hop headers, with the
+/// endpoint's `Host`.
 pub fn upstream_request(
     parts: &http::request::Parts,
     body: Bytes,
     ep: &EndpointRt,
     request_id: &HeaderValue,
+    form: UriForm,
 ) -> Request<Full<Bytes>> {
     let pq = parts.uri.path_and_query();
     let path_and_query = if ep.prefix.is_empty() {
@@ -50,9 +62,11 @@ pub fn upstream_request(
         format!("{}{tail}", ep.prefix).parse().ok()
     };
     let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(ep.scheme.clone());
-    uri.authority = Some(ep.authority.clone());
-    uri.path_and_query = path_and_query;
+    if form == UriForm::Absolute {
+        uri.scheme = Some(ep.scheme.clone());
+        uri.authority = Some(ep.authority.clone());
+    }
+    uri.path_and_query = path_and_query.or_else(|| Some(http::uri::PathAndQuery::from_static("/")));
     let uri = Uri::from_parts(uri).unwrap_or_default();
 
     let mut req = Request::new(Full::new(body));
@@ -60,7 +74,8 @@ pub fn upstream_request(
     *req.uri_mut() = uri;
     *req.version_mut() = Version::HTTP_11;
     let headers = req.headers_mut();
-    headers.reserve(parts.headers.len() + 1);
+    headers.reserve(parts.headers.len() + 2);
+    headers.insert(header::HOST, ep.host.clone());
     let named = connection_named(&parts.headers);
     for (k, v) in &parts.headers {
         if k != header::HOST

@@ -76,6 +76,7 @@ pub mod model_field;
 pub mod observe;
 pub mod pick;
 pub mod pick_policy;
+pub mod pool;
 pub mod prefix;
 pub mod protocols;
 pub mod proxy;

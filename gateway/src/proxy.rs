@@ -33,7 +33,10 @@ pub async fn handle(
     let request_id = request_id(req.headers());
     let http1 = req.version() < Version::HTTP_2;
     let mut obs = accesslog::begin(gw.observers(), &req, &request_id, start);
-    let mut resp = match proxy(&gw, req, start, &request_id, &mut obs).await {
+    // Boxed: hyper keeps the service's future allocated for the connection's life, so the
+    // proxy's state (kilobytes) is held only while a request is being routed, not while its
+    // response streams or the connection waits for the next request.
+    let mut resp = match Box::pin(proxy(&gw, req, start, &request_id, &mut obs)).await {
         Ok(r) => {
             accesslog::finish_local(obs, r.status());
             r
@@ -162,15 +165,16 @@ async fn proxy(
         };
         let chosen = match direct {
             // Every endpoint saturated: wait in the priority class's queue (`admission`).
-            None => match (table.admission)
-                .wait(
-                    &parts.headers,
-                    &route,
-                    decision.variant,
-                    &exclude,
-                    total_deadline,
-                )
-                .await
+            // Rare paths (a queue wait, an upgrade, a remembered prompt) are boxed so that their
+            // state does not grow every request's future.
+            None => match Box::pin((table.admission).wait(
+                &parts.headers,
+                &route,
+                decision.variant,
+                &exclude,
+                total_deadline,
+            ))
+            .await
             {
                 // Saturation passed between the two looks: choose as usual.
                 Ok(None) if queue_first => {
@@ -213,7 +217,7 @@ async fn proxy(
         *exchange.admission() = crate::admission::Ticket::new(wake, charge.take());
         let tried_once = if plan.upgrade {
             let up = &mut client_side;
-            upgrade::attempt(
+            Box::pin(upgrade::attempt(
                 &backend,
                 idx,
                 &parts,
@@ -221,7 +225,7 @@ async fn proxy(
                 exchange,
                 total_deadline,
                 up,
-            )
+            ))
             .await
         } else {
             let body = body.clone();
@@ -245,7 +249,7 @@ async fn proxy(
                 {
                     let url = &backend.endpoints[idx].state.url;
                     let prompts = &table.path_routes.prompts;
-                    resp = dispatch::remember_prompt(resp, url, prompts).await?;
+                    resp = Box::pin(dispatch::remember_prompt(resp, url, prompts)).await?;
                 }
                 resp.headers_mut()
                     .insert(X_INFERGATE_VARIANT.clone(), variant.header.clone());

@@ -1,7 +1,8 @@
 //! Compiles one backend: its endpoints (state found by URL), policies and pooled client.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
@@ -15,22 +16,59 @@ use crate::backend::{BackendRt, EndpointRt, RetryPolicy, Timeouts, UpstreamClien
 use crate::endpoint::OutlierPolicy;
 use crate::metrics::Metrics;
 use crate::pick_policy::Scheduler;
+use crate::pool::EndpointPool;
+use crate::tls::UpstreamConnector;
 
-/// Pooled clients by connect timeout and TLS settings, kept across snapshots so that connection
-/// pools survive reloads.
+/// Upstream clients by connect timeout and TLS settings, kept across snapshots so that
+/// connection pools survive reloads: the pooled client (upgrades, engine-state scrapes) and
+/// the data path's per-endpoint pools.
 #[derive(Default)]
-pub struct Clients(HashMap<String, UpstreamClient>);
+pub struct Clients(HashMap<String, ClientSet>);
+
+struct ClientSet {
+    client: UpstreamClient,
+    connector: UpstreamConnector,
+    /// By `scheme://authority`; weak, so that an endpoint's connections close with the last
+    /// snapshot that has it.
+    pools: HashMap<String, Weak<EndpointPool>>,
+    /// The number of pools at which the gone ones are next forgotten.
+    prune_at: usize,
+}
+
+impl ClientSet {
+    fn pool(&mut self, scheme: &Scheme, authority: &Authority) -> Arc<EndpointPool> {
+        let key = format!("{scheme}://{authority}");
+        if let Some(p) = self.pools.get(&key).and_then(Weak::upgrade) {
+            return p;
+        }
+        // Forget the pools of endpoints that are gone, each time the map has doubled.
+        if self.pools.len() >= self.prune_at {
+            self.pools.retain(|_, p| p.strong_count() > 0);
+            self.prune_at = (2 * self.pools.len()).max(64);
+        }
+        let target = http::Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .unwrap_or_default();
+        let pool = Arc::new(EndpointPool::new(self.connector.clone(), target));
+        self.pools.insert(key, Arc::downgrade(&pool));
+        pool
+    }
+}
 
 impl Clients {
     fn get(
         &mut self,
         connect_timeout: Duration,
         tls: &infergate_config::UpstreamTls,
-    ) -> Result<UpstreamClient, crate::tls::TlsError> {
+    ) -> Result<&mut ClientSet, crate::tls::TlsError> {
         let key = format!("{connect_timeout:?}|{tls:?}");
-        if let Some(c) = self.0.get(&key) {
-            return Ok(c.clone());
-        }
+        let slot = match self.0.entry(key) {
+            Entry::Occupied(o) => return Ok(o.into_mut()),
+            Entry::Vacant(v) => v,
+        };
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(Some(connect_timeout));
@@ -38,10 +76,14 @@ impl Clients {
         let connector = crate::tls::upstream_connector(tls, http)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
-        self.0.insert(key, client.clone());
-        Ok(client)
+            .pool_idle_timeout(crate::pool::IDLE_TIMEOUT)
+            .build(connector.clone());
+        Ok(slot.insert(ClientSet {
+            client,
+            connector,
+            pools: HashMap::new(),
+            prune_at: 64,
+        }))
     }
 }
 
@@ -61,6 +103,17 @@ pub fn build(
     b: &infergate_config::Backend,
     errs: &mut Vec<ConfigError>,
 ) -> Option<Arc<BackendRt>> {
+    let t = &b.timeouts;
+    let set = match parts.clients.get(t.connect.get(), &b.tls) {
+        Ok(c) => c,
+        Err(e) => {
+            errs.push(ConfigError {
+                path: format!("{path}.tls"),
+                reason: e.to_string(),
+            });
+            return None;
+        }
+    };
     let mut endpoints = Vec::with_capacity(b.endpoints.len());
     for (j, e) in b.endpoints.iter().enumerate() {
         match split_url(&e.url) {
@@ -70,6 +123,8 @@ pub fn build(
                 state.set_require_warm(e.require_warm);
                 endpoints.push(EndpointRt {
                     state,
+                    host: host_header(&scheme, &authority),
+                    pool: set.pool(&scheme, &authority),
                     scheme,
                     authority,
                     prefix,
@@ -89,17 +144,7 @@ pub fn build(
             endpoints.iter().map(|e: &EndpointRt| &*e.state.url),
         ))
     });
-    let t = &b.timeouts;
-    let client = match parts.clients.get(t.connect.get(), &b.tls) {
-        Ok(c) => c,
-        Err(e) => {
-            errs.push(ConfigError {
-                path: format!("{path}.tls"),
-                reason: e.to_string(),
-            });
-            return None;
-        }
-    };
+    let client = set.client.clone();
     Some(Arc::new(BackendRt {
         name: b.name.as_str().into(),
         discovered: b.discovery.is_some(),
@@ -124,6 +169,17 @@ pub fn build(
         client,
         scheduler,
     }))
+}
+
+/// The `Host` header for an endpoint: its host, with the port unless it is the scheme's default
+/// (as hyper-util's client writes it).
+fn host_header(scheme: &Scheme, authority: &Authority) -> http::HeaderValue {
+    let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+    let host = match authority.port_u16() {
+        Some(p) if p != default_port => format!("{}:{p}", authority.host()),
+        _ => authority.host().to_owned(),
+    };
+    http::HeaderValue::from_str(&host).unwrap_or_else(|_| http::HeaderValue::from_static(""))
 }
 
 /// Splits `http://host:port/prefix` into its parts.

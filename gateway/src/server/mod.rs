@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -208,11 +209,13 @@ where
                         )
                         .await
                         {
+                            // Boxed: a TLS connection's state is larger, and inline it would
+                            // grow every plain connection's task too.
                             Ok(Ok(tls_stream)) => {
-                                serve(
+                                Box::pin(serve(
                                     name, builder, tls_stream, peer, handler, limits, stop_rx,
                                     closed, hold,
-                                )
+                                ))
                                 .await
                             }
                             Ok(Err(e)) => {
@@ -285,14 +288,16 @@ async fn serve<I, F, Fut>(
             .insert(crate::accesslog::ClientAddr(peer));
         act.in_flight.fetch_add(1, Ordering::AcqRel);
         let done = RequestDone(act.clone());
-        let fut = handler(req);
-        async move {
-            let resp = fut.await?;
-            Ok::<_, Infallible>(resp.map(|b| Tracked {
-                inner: b,
-                _done: done,
-            }))
-        }
+        // A combinator, not an async block: an async block would hold the handler's future
+        // twice (captured and awaited), and hyper keeps it allocated for the connection's life.
+        handler(req).map(move |r| {
+            r.map(|resp| {
+                resp.map(|b| Tracked {
+                    inner: b,
+                    _done: done,
+                })
+            })
+        })
     });
     // With upgrades: a WebSocket upgrade's connection is handed to its tunnel (`upgrade`).
     let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), svc));

@@ -11,6 +11,8 @@
 //! read or write error), and the access log gets status 101 and the bytes sent to the client.
 //! An answer other than 101 is passed through as a normal response.
 
+use std::error::Error as _;
+
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
@@ -20,11 +22,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, timeout_at, Instant};
 
 use super::ConnHold;
-use crate::attempt::{classify, finish_response, Failed};
+use crate::attempt::{finish_response, Failed};
 use crate::backend::BackendRt;
 use crate::body::{Exchange, GatewayBody};
 use crate::error::{ErrorKind, ProxyError};
-use crate::headers::upstream_request;
+use crate::headers::{upstream_request, UriForm};
 use crate::metrics::Outcome;
 
 /// Size of each direction's copy buffer.
@@ -50,7 +52,7 @@ pub async fn attempt(
     let t = backend.timeouts;
     let sent = Instant::now();
     let first_deadline = (sent + t.first_token).min(total_deadline);
-    let mut req = upstream_request(parts, Bytes::new(), ep, request_id);
+    let mut req = upstream_request(parts, Bytes::new(), ep, request_id, UriForm::Absolute);
     // The two headers the upgrade needs are hop-by-hop: set again for the endpoint's hop.
     req.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -72,7 +74,10 @@ pub async fn attempt(
     };
     let mut resp = match timeout_at(first_deadline, backend.client.request(req)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return fail(exchange, classify(&e, &ep.state.url)),
+        Ok(Err(e)) => {
+            let error = crate::pool::classify(e.is_connect(), e.source(), &ep.state.url);
+            return fail(exchange, error);
+        }
         Err(_) => {
             let msg = format!("{} did not answer the upgrade in time", ep.state.url);
             return fail(exchange, ProxyError::new(ErrorKind::FirstTokenTimeout, msg));
