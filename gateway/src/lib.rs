@@ -24,8 +24,9 @@
 //!    affinity ([`prefix`]); the in-flight guard is taken here. When every endpoint is
 //!    saturated, the request waits in its priority class's queue for a place handed over on
 //!    release, or is shed with 429 ([`admission`]).
-//! 7. **Forward** ([`attempt`]): pooled HTTP/1.1 client (plain or TLS), hop-by-hop headers
-//!    stripped and `x-request-id` kept or made ([`headers`]). The response head and its first
+//! 7. **Forward** ([`attempt`]): on the endpoint's HTTP/1.1 connection pool ([`pool`], plain
+//!    or TLS), from the request's task; hop-by-hop headers stripped, the endpoint's `Host`, and
+//!    `x-request-id` kept or made ([`headers`]). The response head and its first
 //!    body frame are awaited under the first-token deadline: this is the commit point. Before
 //!    it, a connect error, reset, timeout or retryable status is retried on another endpoint
 //!    (attempt limit, retry budget) and counts toward that endpoint's ejection ([`backend`],

@@ -256,3 +256,36 @@ fn a_reload_keeps_what_discovery_found() {
     let (t5, _) = c.compile_counted(&config(FOUND, models, "")).unwrap();
     assert!(urls(&t5, "d").is_empty());
 }
+
+#[tokio::test]
+async fn connection_pools_outlive_rebuilds_and_end_with_their_endpoint() {
+    let mut c = Compiler::new(Arc::new(Metrics::new().unwrap()));
+    let t1 = c.compile(&config(TWO, MODELS, "")).unwrap();
+    let a1 = t1.backend("a").unwrap().clone();
+    assert_eq!(a1.endpoints[0].host, "127.0.0.1:1");
+    let kept = Arc::downgrade(&a1.endpoints[1].pool);
+    let gone = Arc::downgrade(&a1.endpoints[0].pool);
+    // Backend `a` is rebuilt: 127.0.0.1:2 stays, 127.0.0.1:1 leaves.
+    let (t2, _) = c
+        .apply_endpoints(
+            "a",
+            endpoints(&["http://127.0.0.1:2", "http://127.0.0.1:5/prefix"]),
+        )
+        .unwrap();
+    let a2 = t2.backend("a").unwrap();
+    assert!(Arc::ptr_eq(&a2.endpoints[0].pool, &kept.upgrade().unwrap()));
+    drop((t1, a1));
+    assert!(gone.upgrade().is_none(), "the pool left with its endpoint");
+    assert!(kept.upgrade().is_some());
+    // The default port is left out of `Host`, as hyper-util's client writes it.
+    let t3 = c
+        .compile(&config(
+            "{ name: a, endpoints: [{url: 'http://localhost:80'}, {url: 'https://[::1]:8443'}] }",
+            "{ name: ma, backend: a }",
+            "",
+        ))
+        .unwrap();
+    let a3 = t3.backend("a").unwrap();
+    assert_eq!(a3.endpoints[0].host, "localhost");
+    assert_eq!(a3.endpoints[1].host, "[::1]:8443");
+}
