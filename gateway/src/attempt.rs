@@ -17,6 +17,7 @@ use crate::body::{Exchange, GatewayBody, ObservedBody};
 use crate::endpoint::Failure;
 use crate::error::{ErrorKind, ProxyError};
 use crate::headers::{strip_hop_by_hop, upstream_request, UriForm};
+use crate::pool::SendError;
 
 /// A failed attempt: the error, the endpoint failure it stands for, and, for a retryable
 /// status, the upstream's response so that it can be passed through when no retry follows.
@@ -69,7 +70,7 @@ pub async fn attempt(
     let send = pin!(ep.pool.send(upstream_req));
     let (resp, conn) = match before(timer.as_mut(), send).await {
         Some(Ok(r)) => r,
-        Some(Err(e)) => return fail(exchange, e.to_proxy_error(&ep.state.url)),
+        Some(Err(e)) => return fail(exchange, send_error(&e, &ep.state.url)),
         None => {
             let msg = format!("{} sent no response in time", ep.state.url);
             return fail(exchange, ProxyError::new(first_kind, msg));
@@ -192,4 +193,46 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
+}
+
+/// The gateway's error for a request the endpoint's pool could not get answered.
+fn send_error(e: &SendError, url: &str) -> ProxyError {
+    match e {
+        SendError::Connect(e) => classify(true, Some(&**e), url),
+        SendError::Request(e) => classify(false, Some(e), url),
+    }
+}
+
+/// Maps an upstream error to the gateway's: `first` is the first error of the chain to report,
+/// `connect` whether no connection was made.
+pub(crate) fn classify(
+    connect: bool,
+    first: Option<&(dyn std::error::Error + 'static)>,
+    url: &str,
+) -> ProxyError {
+    let mut detail = String::new();
+    let mut timed_out = false;
+    let mut src = first;
+    while let Some(s) = src {
+        timed_out |= s
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        src = s.source();
+    }
+    match (connect, timed_out) {
+        (true, true) => ProxyError::new(
+            ErrorKind::ConnectTimeout,
+            format!("connecting to {url} timed out"),
+        ),
+        (true, false) => ProxyError::new(
+            ErrorKind::ConnectFailed,
+            format!("cannot connect to {url}{detail}"),
+        ),
+        (false, _) => ProxyError::new(
+            ErrorKind::UpstreamFailed,
+            format!("request to {url} failed{detail}"),
+        ),
+    }
 }

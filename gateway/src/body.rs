@@ -22,7 +22,7 @@ use crate::observe::{JsonUsageScanner, SseObserver, Usage};
 use crate::protocols::Metering;
 use crate::route::{ModelRoute, Variant};
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::pool::BoxError;
 
 /// The body of every response the data listener sends.
 pub enum GatewayBody {

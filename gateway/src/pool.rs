@@ -32,8 +32,6 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use tower_service::Service;
 
-use crate::body::BoxError;
-use crate::error::{ErrorKind, ProxyError};
 use crate::tls::UpstreamConnector;
 
 /// How long a connection may stay idle in the pool.
@@ -71,6 +69,9 @@ impl Conn {
     }
 }
 
+/// What the connector fails with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why a request got no response.
 #[derive(Debug)]
 pub enum SendError {
@@ -78,50 +79,6 @@ pub enum SendError {
     Connect(BoxError),
     /// The connection failed before the response head arrived.
     Request(hyper::Error),
-}
-
-impl SendError {
-    /// The gateway's error for it; `url` names the endpoint.
-    pub fn to_proxy_error(&self, url: &str) -> ProxyError {
-        match self {
-            SendError::Connect(e) => classify(true, Some(&**e), url),
-            SendError::Request(e) => classify(false, Some(e), url),
-        }
-    }
-}
-
-/// Maps an upstream error to the gateway's: `first` is the first error of the chain to report,
-/// `connect` whether no connection was made.
-pub fn classify(
-    connect: bool,
-    first: Option<&(dyn std::error::Error + 'static)>,
-    url: &str,
-) -> ProxyError {
-    let mut detail = String::new();
-    let mut timed_out = false;
-    let mut src = first;
-    while let Some(s) = src {
-        timed_out |= s
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        src = s.source();
-    }
-    match (connect, timed_out) {
-        (true, true) => ProxyError::new(
-            ErrorKind::ConnectTimeout,
-            format!("connecting to {url} timed out"),
-        ),
-        (true, false) => ProxyError::new(
-            ErrorKind::ConnectFailed,
-            format!("cannot connect to {url}{detail}"),
-        ),
-        (false, _) => ProxyError::new(
-            ErrorKind::UpstreamFailed,
-            format!("request to {url} failed{detail}"),
-        ),
-    }
 }
 
 impl EndpointPool {
@@ -354,17 +311,14 @@ mod tests {
         drop(listener);
         let target: Uri = format!("http://{addr}/").parse().unwrap();
         let pool = pool(target.clone());
-        let Err(e) = pool.send(request(&target)).await else {
-            panic!("a closed port answered");
+        let Err(SendError::Connect(e)) = pool.send(request(&target)).await else {
+            panic!("a closed port answered, or the error is not a connect error");
         };
-        let error = e.to_proxy_error("http://x");
-        assert_eq!(error.kind, ErrorKind::ConnectFailed);
-        assert!(
-            error
-                .message
-                .starts_with("cannot connect to http://x: tcp connect error"),
-            "{}",
-            error.message
+        assert_eq!(e.to_string(), "tcp connect error");
+        let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            io.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionRefused)
         );
     }
 }

@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, timeout_at, Instant};
 
 use super::ConnHold;
-use crate::attempt::{finish_response, Failed};
+use crate::attempt::{classify, finish_response, Failed};
 use crate::backend::BackendRt;
 use crate::body::{Exchange, GatewayBody};
 use crate::error::{ErrorKind, ProxyError};
@@ -75,7 +75,7 @@ pub async fn attempt(
     let mut resp = match timeout_at(first_deadline, backend.client.request(req)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
-            let error = crate::pool::classify(e.is_connect(), e.source(), &ep.state.url);
+            let error = classify(e.is_connect(), e.source(), &ep.state.url);
             return fail(exchange, error);
         }
         Err(_) => {
