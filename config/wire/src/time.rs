@@ -1,20 +1,51 @@
-//! RFC 3339 UTC timestamps, as the gateway's access log and the load tester's output write them.
+//! UTC calendar times of Unix times: RFC 3339 timestamps, as the gateway's access log, the load
+//! tester's output and the fake Kubernetes API write them, and the parts for other formats.
 
 /// `2026-01-02T03:04:05Z` of seconds since the Unix epoch.
 pub fn rfc3339(unix_secs: u64) -> String {
-    let (date, h, mi, s) = utc(unix_secs);
-    format!("{date}T{h:02}:{mi:02}:{s:02}Z")
+    let t = utc(unix_secs);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        t.date(),
+        t.hour,
+        t.minute,
+        t.second
+    )
 }
 
 /// `2026-01-02T03:04:05.678Z` of nanoseconds since the Unix epoch.
 pub fn rfc3339_millis(unix_ns: u64) -> String {
-    let (date, h, mi, s) = utc(unix_ns / 1_000_000_000);
+    let t = utc(unix_ns / 1_000_000_000);
     let millis = (unix_ns / 1_000_000) % 1000;
-    format!("{date}T{h:02}:{mi:02}:{s:02}.{millis:03}Z")
+    format!(
+        "{}T{:02}:{:02}:{:02}.{millis:03}Z",
+        t.date(),
+        t.hour,
+        t.minute,
+        t.second
+    )
 }
 
-/// The date (`YYYY-MM-DD`) and the hour, minute and second of a Unix time.
-fn utc(unix_secs: u64) -> (String, u64, u64, u64) {
+/// A Unix time as a UTC date (proleptic Gregorian) and time of day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Utc {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u64,
+    pub minute: u64,
+    pub second: u64,
+}
+
+impl Utc {
+    /// `YYYY-MM-DD`.
+    pub fn date(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// The UTC date and time of day of seconds since the Unix epoch.
+pub fn utc(unix_secs: u64) -> Utc {
     let days = (unix_secs / 86_400) as i64;
     let rem = unix_secs % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's `civil_from_days`).
@@ -24,11 +55,16 @@ fn utc(unix_secs: u64) -> (String, u64, u64, u64) {
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let date = format!("{y:04}-{m:02}-{d:02}");
-    (date, rem / 3600, rem % 3600 / 60, rem % 60)
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    Utc {
+        year: yoe + era * 400 + i64::from(month <= 2),
+        month,
+        day,
+        hour: rem / 3600,
+        minute: rem % 3600 / 60,
+        second: rem % 60,
+    }
 }
 
 #[cfg(test)]
@@ -40,6 +76,7 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_767_323_045), "2026-01-02T03:04:05Z");
+        assert_eq!(rfc3339(1_767_225_599), "2025-12-31T23:59:59Z");
     }
 
     #[test]
