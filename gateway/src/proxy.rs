@@ -146,14 +146,8 @@ async fn proxy(
     let mut slot = Some(slot);
     let prefix = backend.prefix_of(&body);
     loop {
-        let exclude = exclude_for(
-            pin.as_ref(),
-            &backend,
-            &variant.members,
-            &tried,
-            Instant::now(),
-        );
         let now = Instant::now();
+        let exclude = exclude_for(pin.as_ref(), &backend, &variant.members, &tried, now);
         // On engine state, every endpoint can be saturated while one can still be chosen: with
         // priority classes, such a request queues first (`admission::saturated`).
         let queue_first = table.admission.queue(&backend.name).is_some()
