@@ -2,6 +2,7 @@
 #
 # PIDS holds the processes a script started; stop_started kills and reaps them (call it from
 # the script's EXIT trap). wait_for_line waits for a started process to log a line.
+# need_tools and out_dir are the checks and the output folder every script starts with.
 
 PIDS=()
 
@@ -34,4 +35,24 @@ wait_for_line() {
     done
     echo "timed out waiting for /$re/ in $file" >&2
     return 1
+}
+
+# need_tools SCRIPT DIR BUILD NAME...: exits 2 unless every NAME is an executable in DIR (saying
+# to run BUILD, or to pass --bin-dir) and python3 is there.
+need_tools() {
+    local script="$1" dir="$2" build="$3" b
+    shift 3
+    for b in "$@"; do
+        if [ ! -x "$dir/$b" ]; then
+            echo "$script: $dir/$b not found: run '$build' (or pass --bin-dir)" >&2
+            exit 2
+        fi
+    done
+    command -v python3 >/dev/null || { echo "$script: needs python3" >&2; exit 2; }
+}
+
+# out_dir DIR: creates DIR and prints its absolute path.
+out_dir() {
+    mkdir -p "$1"
+    (cd "$1" && pwd)
 }

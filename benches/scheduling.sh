@@ -58,16 +58,8 @@ while [ $# -gt 0 ]; do
     *) echo "scheduling.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-for b in infergate infergate-sim infergate-bench; do
-    if [ ! -x "$BIN_DIR/$b" ]; then
-        echo "scheduling.sh: $BIN_DIR/$b not found: run 'cargo build --release -p infergate-gateway -p infergate-loadtest' (or pass --bin-dir)" >&2
-        exit 2
-    fi
-done
-command -v python3 >/dev/null || { echo "scheduling.sh: needs python3" >&2; exit 2; }
-OUT="${OUT:-target/scheduling/$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
+need_tools scheduling.sh "$BIN_DIR" 'cargo build --release -p infergate-gateway -p infergate-loadtest' infergate infergate-sim infergate-bench
+OUT="$(out_dir "${OUT:-target/scheduling/$(date +%Y%m%d-%H%M%S)}")"
 HERE="$ROOT/benches/scheduling"
 
 # The engines. Each simulator: a KV cache of 5,120 tokens in 16-token blocks (two of the

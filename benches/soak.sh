@@ -42,16 +42,8 @@ while [ $# -gt 0 ]; do
     *) echo "soak.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-for b in infergate infergate-sim; do
-    if [ ! -x "$BIN_DIR/$b" ]; then
-        echo "soak.sh: $BIN_DIR/$b not found: run 'cargo build --release' (or pass --bin-dir)" >&2
-        exit 2
-    fi
-done
-command -v python3 >/dev/null || { echo "soak.sh: needs python3" >&2; exit 2; }
-OUT="${OUT:-target/soak/$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
+need_tools soak.sh "$BIN_DIR" 'cargo build --release' infergate infergate-sim
+OUT="$(out_dir "${OUT:-target/soak/$(date +%Y%m%d-%H%M%S)}")"
 
 # The faults of the faulty simulator: drawn in this order, the first that hits applies.
 FAULTS=(status=500@0.05 stall-after=2@0.03 drop-after=3@0.03)
